@@ -1,5 +1,9 @@
 //! pimsweep: declarative sweeps of processing-in-memory (PIM) simulations of transformer encoders.
 //!
-//! A KDL sweep file ([`sweep`]) is expanded by the planner ([`plan`]) into runs and shared stages.
+//! A KDL sweep file is read by [`sweep`] into a typed, validated sweep; [`plan`] expands it into runs
+//! (evaluations) and stages (trainings they share), each with a content-hash id; [`cli`] is the command line.
 
+pub mod cli;
+pub mod plan;
+pub mod sweep;
 pub mod task;

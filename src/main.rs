@@ -1,1 +1,5 @@
-fn main() {}
+//! The `pimsweep` binary: everything lives in the library; see `pimsweep --help`.
+
+fn main() -> std::process::ExitCode {
+    pimsweep::cli::main()
+}

@@ -39,17 +39,7 @@ impl TableMetric {
 }
 
 impl Task {
-    pub const ALL: [Task; 9] = [
-        Task::Cola,
-        Task::Sst2,
-        Task::Mrpc,
-        Task::Qqp,
-        Task::Stsb,
-        Task::Mnli,
-        Task::Qnli,
-        Task::Rte,
-        Task::Wnli,
-    ];
+    pub const ALL: [Task; 9] = [Task::Cola, Task::Sst2, Task::Mrpc, Task::Qqp, Task::Stsb, Task::Mnli, Task::Qnli, Task::Rte, Task::Wnli];
 
     /// The hub's config name (`nyu-mll/glue` subfolder), also the name used in sweep files.
     pub fn name(self) -> &'static str {
@@ -111,16 +101,7 @@ impl Task {
     }
 
     /// Tasks reported in the published tables (all but WNLI), in table order.
-    pub const TABLE_ORDER: [Task; 8] = [
-        Task::Mnli,
-        Task::Qnli,
-        Task::Rte,
-        Task::Sst2,
-        Task::Mrpc,
-        Task::Cola,
-        Task::Qqp,
-        Task::Stsb,
-    ];
+    pub const TABLE_ORDER: [Task; 8] = [Task::Mnli, Task::Qnli, Task::Rte, Task::Sst2, Task::Mrpc, Task::Cola, Task::Qqp, Task::Stsb];
 }
 
 impl fmt::Display for Task {

@@ -1,0 +1,160 @@
+//! The command line: `pimsweep check` and `pimsweep plan`. Commands print diagnostics to stderr with the
+//! user's file as the thing pointed at, and exit non-zero when the sweep has errors.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use crate::plan::{self, Plan};
+use crate::sweep::{self, SweepDiagnostic};
+
+#[derive(Parser)]
+#[command(name = "pimsweep", version, about = "Declarative sweeps of processing-in-memory simulations of transformer encoders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a sweep file and print a one-line summary.
+    Check {
+        /// The sweep file (KDL).
+        sweep: PathBuf,
+    },
+    /// Show the runs and stages a sweep expands to.
+    Plan {
+        /// The sweep file (KDL).
+        sweep: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show the resolved parameters behind a run's id (an id, an id prefix or a run name).
+        #[arg(long, value_name = "RUN")]
+        why: Option<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { sweep } => check(&sweep),
+        Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
+    }
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn report(diags: &[SweepDiagnostic]) {
+    let color = color();
+    for d in diags {
+        eprint!("{}", d.render(color));
+    }
+}
+
+/// Loads and expands a sweep, printing its diagnostics; None when it has errors.
+fn load_plan(path: &std::path::Path) -> Option<(sweep::Sweep, Plan)> {
+    let loaded = match sweep::load(path) {
+        Ok(l) => l,
+        Err(diags) => {
+            report(&diags);
+            let n = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: {} has {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            return None;
+        }
+    };
+    report(&loaded.warnings);
+    match plan::expand(&loaded.sweep) {
+        Ok(plan) => {
+            report(&plan.warnings);
+            Some((loaded.sweep, plan))
+        }
+        Err(diags) => {
+            report(&diags);
+            None
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let start = Instant::now();
+    let is_sweep = std::fs::read_to_string(path).map_or(true, |t| sweep::is_sweep_file(&t));
+    if !is_sweep {
+        return check_preset(path);
+    }
+    let Some((sweep, plan)) = load_plan(path) else { return ExitCode::FAILURE };
+    let count = |f: &dyn Fn(&plan::Run) -> String| {
+        let mut v: Vec<String> = plan.runs.iter().map(f).collect();
+        v.sort();
+        v.dedup();
+        v.len()
+    };
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    println!(
+        "ok: {} ({}): {}, {}; {}, {}, {} [{:.0} ms]",
+        sweep.name,
+        path.display(),
+        plural(plan.runs.len(), "run", "runs"),
+        plural(plan.stages.len(), "stage", "stages"),
+        plural(count(&|r| r.task.name().to_string()), "task", "tasks"),
+        plural(count(&|r| r.technology.clone()), "technology", "technologies"),
+        plural(count(&|r| r.mode.name().to_string()), "mode", "modes"),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    ExitCode::SUCCESS
+}
+
+/// `check` on a preset (a file of technology definitions such as configs/reram.kdl).
+fn check_preset(path: &std::path::Path) -> ExitCode {
+    match sweep::load_preset(path) {
+        Ok((techs, warnings)) => {
+            report(&warnings);
+            let list: Vec<String> = techs
+                .iter()
+                .map(|t| {
+                    let kind = t.kind.pim_kind().expect("presets define PIM technologies");
+                    let model = kind.model_name().map(|m| format!(" model={m}")).unwrap_or_default();
+                    format!("{} (kind={}{model})", t.name, kind.kind_name())
+                })
+                .collect();
+            println!(
+                "ok: {} is a preset defining {}",
+                path.display(),
+                if list.is_empty() { "nothing".to_string() } else { list.join(", ") }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            report(&diags);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plan_cmd(path: &std::path::Path, json: bool, why: Option<&str>) -> ExitCode {
+    let Some((_, plan)) = load_plan(path) else { return ExitCode::FAILURE };
+    if let Some(key) = why {
+        return match plan::print_why(&plan, key) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan::plan_json(&plan)).unwrap_or_default());
+    } else {
+        print!("{}", plan::print_plan(&plan));
+    }
+    ExitCode::SUCCESS
+}

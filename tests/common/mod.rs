@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: sweeps held in memory, and lookups of diagnostics.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use pimsweep::plan::{self, Plan};
+use pimsweep::sweep::{self, Loaded, MemoryFiles, SweepDiagnostic};
+
+pub const MAIN: &str = "sweeps/main.kdl";
+
+/// A minimal valid sweep body to build test sweeps from.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("configs/sram.kdl", "technology \"sram\" kind=digital {\n    format \"e4m3\"\n}\n"),
+    ("configs/reram.kdl", "technology \"reram\" kind=reram {\n    weight-bits 4\n    noise-magnitude 0.05\n}\n"),
+    ("configs/pcm.kdl", "technology \"pcm\" kind=pcm model=\"aihwkit\" {\n    out-noise 0.04\n}\n"),
+];
+
+/// Loads `text` as sweeps/main.kdl, beside the small presets above.
+pub fn load(text: &str) -> Result<Loaded, Vec<SweepDiagnostic>> {
+    load_files(&[(MAIN, text)])
+}
+
+pub fn load_files(files: &[(&str, &str)]) -> Result<Loaded, Vec<SweepDiagnostic>> {
+    let mut mem = MemoryFiles::default();
+    for (p, t) in PRESETS.iter().chain(files) {
+        mem = mem.with(p, *t);
+    }
+    sweep::load_with(&mem, Path::new(files[0].0))
+}
+
+/// Loads and expands; panics with the rendered diagnostics if either fails.
+pub fn plan_of(text: &str) -> Plan {
+    let loaded = load(text).unwrap_or_else(|d| panic!("load failed:\n{}", render(&d)));
+    plan::expand(&loaded.sweep).unwrap_or_else(|d| panic!("expand failed:\n{}", render(&d)))
+}
+
+/// The errors of a sweep that must not load.
+pub fn errors(text: &str) -> Vec<SweepDiagnostic> {
+    match load(text) {
+        Ok(l) => match plan::expand(&l.sweep) {
+            Ok(_) => panic!("expected errors, but the sweep loaded and expanded"),
+            Err(d) => d,
+        },
+        Err(d) => d.into_iter().filter(|d| d.is_error()).collect(),
+    }
+}
+
+/// The one diagnostic whose message contains `needle`, with its rendering on failure.
+pub fn find<'a>(diags: &'a [SweepDiagnostic], needle: &str) -> &'a SweepDiagnostic {
+    diags
+        .iter()
+        .find(|d| d.message.contains(needle))
+        .unwrap_or_else(|| panic!("no diagnostic contains {needle:?}; got:\n{}", render(diags)))
+}
+
+pub fn render(diags: &[SweepDiagnostic]) -> String {
+    diags.iter().map(|d| d.render(false)).collect::<Vec<_>>().join("\n")
+}
+
+/// A sweep around `body` with the three presets included.
+pub fn sweep(body: &str) -> String {
+    format!(
+        "sweep \"t\" {{\n    include \"../configs/sram.kdl\" \"../configs/reram.kdl\" \"../configs/pcm.kdl\"\n    model \"sentence-transformers/all-MiniLM-L6-v2\"\n{body}\n}}\n"
+    )
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
