@@ -238,3 +238,20 @@ fn eval_repeats_change_runs_but_not_stages() {
     assert!(runs.iter().all(|(n, id)| changed[n] != *id));
     assert_eq!(stages, new_stages, "training does not depend on how it is evaluated");
 }
+
+#[test]
+fn runs_report_every_axis_value_or_null() {
+    let plan = plan_of(&sweep(
+        "    grid { task rte; technology original reram; noise 0.1; \"reram.input-bits\" 4 }\n    table \"T\" rows=noise columns=bits",
+    ));
+    let reram = plan.runs.iter().find(|r| r.technology == "reram").unwrap();
+    let original = plan.runs.iter().find(|r| r.technology == "original").unwrap();
+    let get = |r: &pimsweep::plan::Run, k: &str| r.values.get(k).cloned().unwrap_or_else(|| panic!("no column {k}"));
+    assert_eq!(get(reram, "noise").as_deref(), Some("0.1"));
+    assert_eq!(get(reram, "bits").as_deref(), Some("4"), "the preset's weight-bits");
+    assert_eq!(get(reram, "reram.input-bits").as_deref(), Some("4"));
+    assert_eq!(get(reram, "seed").as_deref(), Some("42"));
+    assert_eq!(get(original, "noise"), None);
+    assert_eq!(get(original, "reram.input-bits"), None);
+    assert_eq!(get(original, "task").as_deref(), Some("rte"));
+}

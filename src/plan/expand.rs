@@ -95,6 +95,7 @@ pub fn expand(sweep: &Sweep) -> Result<Plan, Vec<SweepDiagnostic>> {
     let mut builder = Builder {
         sweep,
         varies_model,
+        reported: reported_axes(sweep),
         runs: Vec::new(),
         run_index: HashMap::new(),
         stages: BTreeMap::new(),
@@ -199,9 +200,14 @@ fn set_param(params: &mut ParamSet, name: &str, value: ParamValue) {
 
 /// The value a filter sees for an axis: what the grid gave, else what the point resolves to.
 fn effective(p: &Point, axis: &Axis) -> Option<AxisValue> {
-    if let Some((_, v)) = p.given.iter().find(|(a, _)| a == axis) {
-        return Some(v.clone());
+    match p.given.iter().find(|(a, _)| a == axis) {
+        Some((_, v)) => Some(v.clone()),
+        None => resolved(p, axis),
     }
+}
+
+/// What a point resolves to on an axis, from its defaults and bound parameters.
+fn resolved(p: &Point, axis: &Axis) -> Option<AxisValue> {
     let tech_param = |name: &str| match &p.tech {
         TechnologyKind::Pim { params, .. } => params.get(name).cloned(),
         _ => None,
@@ -260,9 +266,34 @@ fn not_applicable(p: &Point, axis: &Axis) -> Option<String> {
     }
 }
 
+/// The axes results carry a column for: the built-in ones, and every parameter path the sweep mentions.
+fn reported_axes(sweep: &Sweep) -> Vec<Axis> {
+    let mut axes = vec![Axis::Model, Axis::Task, Axis::Technology, Axis::Mode, Axis::Noise, Axis::Bits, Axis::Seed];
+    let grid_axes = sweep.grids.iter().flat_map(|g| g.factors.iter().flat_map(|f| f.axes.iter().map(|(a, _)| a)));
+    let clause_axes = sweep
+        .filters
+        .iter()
+        .flat_map(|f| &f.clauses)
+        .chain(sweep.tables.iter().flat_map(|t| &t.filter))
+        .chain(sweep.plots.iter().flat_map(|p| &p.filter))
+        .map(|c| &c.axis);
+    let report_axes = sweep
+        .tables
+        .iter()
+        .flat_map(|t| [&t.rows, &t.columns])
+        .chain(sweep.plots.iter().flat_map(|p| std::iter::once(&p.x).chain(&p.series)));
+    for axis in grid_axes.chain(clause_axes).chain(report_axes) {
+        if matches!(axis, Axis::Param { .. }) && !axes.contains(axis) {
+            axes.push(axis.clone());
+        }
+    }
+    axes
+}
+
 struct Builder<'s> {
     sweep: &'s Sweep,
     varies_model: bool,
+    reported: Vec<Axis>,
     runs: Vec<Run>,
     /// Canonical JSON (without drift) → index in `runs`.
     run_index: HashMap<String, usize>,
@@ -348,6 +379,15 @@ impl Builder<'_> {
             return;
         }
         let axes = self.readable_axes(&p, &named);
+        // Every reported axis, as the run resolves it (null where it does not apply): results columns and table filters.
+        let values = self
+            .reported
+            .iter()
+            .map(|axis| {
+                let value = if not_applicable(&p, axis).is_some() { None } else { resolved(&p, axis) };
+                (axis.key(), value.map(|v| v.canonical()))
+            })
+            .collect();
         let name = axes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         self.run_index.insert(key, self.runs.len());
         self.runs.push(Run {
@@ -365,6 +405,7 @@ impl Builder<'_> {
             max_seq_len: self.sweep.max_seq_len,
             stage,
             axes,
+            values,
             canonical,
         });
     }

@@ -52,6 +52,9 @@ pub struct Run {
     pub stage: Option<String>,
     /// The axis values that name this run (after collapse), in display order.
     pub axes: Vec<(String, String)>,
+    /// Every reported axis (model, task, technology, mode, noise, bits, seed, and each parameter path the
+    /// sweep mentions) → the run's canonical value, None where the axis does not apply. Drift is per record.
+    pub values: std::collections::BTreeMap<String, Option<String>>,
     /// Everything that determines the result; its hash is the id.
     pub canonical: Value,
 }

@@ -72,6 +72,7 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "runs": plan.runs.iter().map(|r| json!({
             "id": r.id, "name": r.name, "stage": r.stage,
             "axes": r.axes.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "values": r.values,
             "params": r.canonical,
         })).collect::<Vec<_>>(),
     })
