@@ -255,3 +255,25 @@ fn runs_report_every_axis_value_or_null() {
     assert_eq!(get(original, "reram.input-bits"), None);
     assert_eq!(get(original, "task").as_deref(), Some("rte"));
 }
+
+#[test]
+fn command_line_filters_select_runs_and_point_into_the_argument() {
+    let text = sweep("    grid { task rte mrpc; technology original sram reram; drift 0 \"1d\" }");
+    let loaded = load(&text).unwrap();
+    let plan = pimsweep::plan::expand(&loaded.sweep).unwrap();
+    let clauses = pimsweep::sweep::parse_cli_filter(&loaded.sweep, "--only", "task=rte technology=sram,reram").unwrap();
+    let chosen: BTreeSet<&str> = plan.runs.iter().filter(|r| clauses.iter().all(|c| r.matches(c))).map(|r| r.name.as_str()).collect();
+    assert_eq!(chosen, BTreeSet::from(["task=rte,tech=sram,mode=post-training,seed=42", "task=rte,tech=reram,mode=post-training,seed=42"]));
+    let err = pimsweep::sweep::parse_cli_filter(&loaded.sweep, "--only", "tsk=rte").unwrap_err();
+    let rendered = render(&err);
+    assert!(rendered.contains("unknown axis `tsk`") && rendered.contains("--only"), "{rendered}");
+}
+
+#[test]
+fn reports_are_kept_in_the_plan_json() {
+    let loaded = load(&sweep("    grid { task rte; technology sram }\n    table \"T\" where=\"technology=sram mode=post-training\" rows=technology columns=task average=#true")).unwrap();
+    let reports = pimsweep::plan::reports_json(&loaded.sweep);
+    assert_eq!(reports["tables"][0]["rows"], "technology");
+    assert_eq!(reports["tables"][0]["where"][1]["values"][0], "post-training");
+    assert_eq!(reports["tables"][0]["average"], true);
+}

@@ -10,7 +10,7 @@ mod print;
 use serde_json::Value;
 
 pub use expand::expand;
-pub use print::{plan_json, print_plan, print_why};
+pub use print::{plan_json, print_plan, print_why, reports_json};
 
 use crate::sweep::{DataSpec, Mode, ParamSet, SweepDiagnostic, TechnologyKind};
 use crate::task::Task;
@@ -57,6 +57,19 @@ pub struct Run {
     pub values: std::collections::BTreeMap<String, Option<String>>,
     /// Everything that determines the result; its hash is the id.
     pub canonical: Value,
+}
+
+impl Run {
+    /// Whether this run matches a filter clause (on its reported axis values; a `drift` clause matches a run
+    /// that evaluates any of the listed drift times).
+    pub fn matches(&self, clause: &crate::sweep::Clause) -> bool {
+        use crate::sweep::{Axis, AxisValue};
+        if clause.axis == Axis::Drift {
+            return self.drift_s.iter().any(|d| clause.matches(&AxisValue::Drift(*d)));
+        }
+        let wanted: Vec<String> = clause.values.iter().map(AxisValue::canonical).collect();
+        self.values.get(&clause.axis.key()).and_then(|v| v.as_ref()).is_some_and(|v| wanted.contains(v))
+    }
 }
 
 /// What a stage trains.

@@ -59,6 +59,30 @@ fn drift_list(r: &Run) -> String {
     r.drift_s.iter().map(|d| format_duration(*d)).collect::<Vec<_>>().join(" ")
 }
 
+/// A filter as JSON: `[{"axis": "mode", "values": ["post-training"]}]`, values in canonical form.
+fn clauses_json(clauses: &[crate::sweep::Clause]) -> serde_json::Value {
+    json!(
+        clauses
+            .iter()
+            .map(|c| json!({"axis": c.axis.key(), "values": c.values.iter().map(|v| v.canonical()).collect::<Vec<_>>()}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The sweep's `table` and `plot` nodes as JSON, so reports can be re-rendered from a results folder alone.
+pub fn reports_json(sweep: &crate::sweep::Sweep) -> serde_json::Value {
+    json!({
+        "tables": sweep.tables.iter().map(|t| json!({
+            "title": t.title, "where": clauses_json(&t.filter), "rows": t.rows.key(), "columns": t.columns.key(),
+            "average": t.average, "metric": t.metric,
+        })).collect::<Vec<_>>(),
+        "plots": sweep.plots.iter().map(|p| json!({
+            "title": p.title, "where": clauses_json(&p.filter), "x": p.x.key(), "series": p.series.as_ref().map(|s| s.key()),
+            "metric": p.metric, "log_x": p.log_x,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The plan as JSON (`plan --json`).
 pub fn plan_json(plan: &Plan) -> serde_json::Value {
     json!({

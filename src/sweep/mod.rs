@@ -21,6 +21,7 @@ use std::path::Path;
 pub use axis::{Axis, AxisValue, Scope};
 pub use diag::{Loc, SweepDiagnostic};
 pub use params::{ParamSet, ParamValue};
+pub use resolve::parse_cli_filter;
 pub use source::{DiskFiles, FileSource, MemoryFiles};
 pub use tech::{Mode, PimKind, TechnologyKind};
 

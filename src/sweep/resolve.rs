@@ -162,6 +162,19 @@ fn resolve_clause(key: &str, key_loc: &Loc, words: &[RawValue], loc: &Loc, techs
     Some(Clause { axis, values, loc: loc.clone() })
 }
 
+/// Parses a command-line filter (`--only task=rte technology=sram,reram`) against a loaded sweep; its
+/// diagnostics point into the argument itself.
+pub fn parse_cli_filter(sweep: &Sweep, flag: &str, arg: &str) -> Result<Vec<Clause>, Vec<SweepDiagnostic>> {
+    let text = std::sync::Arc::new(arg.to_string());
+    let loc = Loc { src: miette::NamedSource::new(flag, text.clone()), text, span: (0..arg.len()).into() };
+    let techs: TechTable = sweep.technologies.iter().map(|(n, t)| (n.clone(), t.kind.clone())).collect();
+    let mut diags = Diagnostics::default();
+    match resolve_where(arg, &loc, &techs, &mut diags) {
+        Some(clauses) if !diags.has_errors() => Ok(clauses),
+        _ => Err(diags.items),
+    }
+}
+
 /// `where="mode=post-training technology=sram,reram"`: space-separated clauses, comma-separated values.
 fn resolve_where(text: &str, loc: &Loc, techs: &TechTable, diags: &mut Diagnostics) -> Option<Vec<Clause>> {
     let mut clauses = Vec::new();
