@@ -427,6 +427,8 @@ impl Builder<'_> {
             }
             parts.push(format!("seed={}", p.seed));
             let train = if kind == StageKind::Finetune { p.baseline.clone() } else { p.train.clone() };
+            let tech = technology.as_ref().map(|_| p.tech.clone());
+            let lora = (kind == StageKind::Lora).then(|| p.lora.clone());
             if let Some(ps) = parent.as_ref().and_then(|parent| self.stages.get_mut(parent)) {
                 ps.children.push(id.clone());
             }
@@ -441,7 +443,11 @@ impl Builder<'_> {
                     task: p.task,
                     seed: p.seed,
                     technology,
+                    tech,
                     train,
+                    lora,
+                    data: self.sweep.data.clone(),
+                    max_seq_len: self.sweep.max_seq_len,
                     parent,
                     runs: Vec::new(),
                     children: Vec::new(),

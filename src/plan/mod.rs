@@ -103,7 +103,13 @@ pub struct Stage {
     pub task: Task,
     pub seed: u64,
     pub technology: Option<String>,
+    /// The technology a hardware-aware stage trains on (None for the digital fine-tune).
+    pub tech: Option<TechnologyKind>,
     pub train: ParamSet,
+    /// LoRA adapters (lora stages).
+    pub lora: Option<ParamSet>,
+    pub data: DataSpec,
+    pub max_seq_len: u32,
     /// The stage this one starts from (a PIM-aware fine-tune of a model without a task head).
     pub parent: Option<String>,
     /// Ids of the runs that evaluate this stage's checkpoint.
