@@ -1,0 +1,125 @@
+//! Differentiable building blocks composed from basic candle ops.
+//!
+//! candle 0.11's fused `candle_nn::LayerNorm` and `candle_nn::ops::softmax_last_dim` have no backward
+//! pass (gradients silently stop there), so the encoder uses these instead. Dropout draws its masks
+//! from a seeded generator so training runs are reproducible on the CPU (candle's CPU `rand` cannot be
+//! seeded).
+
+use std::sync::Mutex;
+
+use candle_core::{D, Result, Tensor};
+use candle_nn::VarBuilder;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Layer normalisation over the last dimension: `(x − mean) / sqrt(var + eps) · weight + bias`.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub(crate) fn new(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
+        centred
+            .broadcast_mul(&inv_std)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Softmax over the last dimension. The row maximum is subtracted for stability and detached: the
+/// softmax does not depend on it, so no gradient needs to flow through it.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let exp = x.broadcast_sub(&max)?.exp()?;
+    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
+/// An embedding table `[num_embeddings, dim]`, looked up by u32 ids of any shape.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    table: Tensor,
+}
+
+impl Embedding {
+    pub(crate) fn new(vb: VarBuilder, num_embeddings: usize, dim: usize) -> Result<Self> {
+        Ok(Self {
+            table: vb.get((num_embeddings, dim), "weight")?,
+        })
+    }
+
+    pub fn table(&self) -> &Tensor {
+        &self.table
+    }
+
+    /// Looks ids up; the output has the ids' shape plus the embedding dimension.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let mut out_dims = ids.dims().to_vec();
+        out_dims.push(self.table.dim(1)?);
+        let flat = ids.flatten_all()?;
+        self.table.index_select(&flat, 0)?.reshape(out_dims)
+    }
+}
+
+/// Inverted dropout with masks from a seeded generator, shared by all dropout sites of a model.
+#[derive(Debug)]
+pub struct DropoutRng {
+    rng: Mutex<StdRng>,
+}
+
+impl DropoutRng {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    /// Restarts the mask sequence from `seed`.
+    pub fn reseed(&self, seed: u64) {
+        *self.lock() = StdRng::seed_from_u64(seed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StdRng> {
+        // A poisoned lock only means another thread panicked mid-draw; the generator is still usable.
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Zeroes each element with probability `p` and scales the rest by `1/(1−p)`; identity if `p`
+    /// is 0. Callers apply it in training only.
+    pub fn apply(&self, x: &Tensor, p: f32) -> Result<Tensor> {
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        if p >= 1.0 {
+            candle_core::bail!("dropout probability has to be in [0, 1), got {p}")
+        }
+        let keep_scale = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = {
+            let mut rng = self.lock();
+            (0..x.elem_count())
+                .map(|_| {
+                    if rng.random::<f32>() < p {
+                        0.0
+                    } else {
+                        keep_scale
+                    }
+                })
+                .collect()
+        };
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x.mul(&mask)
+    }
+}

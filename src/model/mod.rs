@@ -1,0 +1,35 @@
+//! Transformer encoder models (BERT and RoBERTa) for GLUE sequence classification.
+//!
+//! The encoder is written from basic, differentiable candle ops so that every parameter trains
+//! (candle's fused LayerNorm and softmax have no backward). Every `Linear` of the encoder and of the
+//! classification head is a [`LinearLayer`] whose forward goes through a pluggable [`LinearForward`]
+//! hook: the digital default computes `x·Wᵀ + b`; a PIM technology replaces it for all layers and may
+//! filter by the layer's stable name (e.g. `encoder.layer.3.attention.self.query`).
+//!
+//! - [`config`]: `EncoderConfig` read from a Hugging Face `config.json`.
+//! - [`linear`]: the linear-layer seam.
+//! - [`layers`]: differentiable LayerNorm, softmax, embedding lookup, seeded dropout.
+//! - [`encoder`]: the model itself.
+//! - [`init`]: Hugging Face style seeded random initialisation.
+//! - [`load`]: loading from the hub or a local directory.
+//! - [`checkpoint`]: saving a fine-tuned model in the Hugging Face layout.
+
+pub mod checkpoint;
+pub mod config;
+pub mod encoder;
+mod error;
+pub mod init;
+pub mod layers;
+pub mod linear;
+pub mod load;
+
+#[cfg(test)]
+mod tests;
+
+pub use checkpoint::save_checkpoint;
+pub use config::{Architecture, EncoderConfig};
+pub use encoder::{EncoderInputs, EncoderOutput, Mode, SequenceClassifier};
+pub use error::ModelError;
+pub use init::random_model;
+pub use linear::{Digital, LinearForward, LinearLayer};
+pub use load::{HubAccess, LoadReport, LoadedModel, load_for_task, load_model};
