@@ -2,4 +2,5 @@
 //!
 //! A KDL sweep file ([`sweep`]) is expanded by the planner ([`plan`]) into runs and shared stages.
 
+pub mod data;
 pub mod task;
