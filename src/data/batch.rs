@@ -20,7 +20,12 @@ pub enum Order {
     /// File order (evaluation).
     Sequential,
     /// A permutation fixed by `(seed, epoch)`: same pair, same order; each epoch differs.
-    Shuffled { seed: u64, epoch: u64 },
+    Shuffled {
+        /// The run's data seed.
+        seed: u64,
+        /// Epoch number, so each epoch gets its own permutation.
+        epoch: u64,
+    },
 }
 
 /// A split's token ids, encoded once and kept unpadded.
@@ -46,13 +51,17 @@ pub enum BatchLabels {
 /// One padded batch, row-major `[batch_size, seq_len]` buffers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// Token ids, padded with the pad id.
     pub input_ids: Vec<u32>,
     /// 1 for real tokens, 0 for padding.
     pub attention_mask: Vec<u32>,
+    /// Segment ids (0 in padding).
     pub token_type_ids: Vec<u32>,
+    /// Rows in this batch (the last batch may be short).
     pub batch_size: usize,
     /// Length of the longest sequence in the batch.
     pub seq_len: usize,
+    /// Gold labels of the rows.
     pub labels: BatchLabels,
     /// Position of each row in the split's `examples`, to map predictions back.
     pub positions: Vec<usize>,
@@ -103,10 +112,12 @@ impl EncodedSplit {
         Ok(encoded)
     }
 
+    /// Number of examples.
     pub fn len(&self) -> usize {
         self.starts.len() - 1
     }
 
+    /// True when the split has no examples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -126,6 +137,7 @@ impl EncodedSplit {
         &self.labels
     }
 
+    /// Token id written into padding positions.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
     }

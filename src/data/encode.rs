@@ -25,6 +25,7 @@ pub struct TextEncoder {
 /// Token ids of one example, special tokens included, not padded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
+    /// Token ids.
     pub ids: Vec<u32>,
     /// Segment of each token (0 for the first text, 1 for the second under BERT's template).
     pub type_ids: Vec<u32>,
@@ -102,6 +103,7 @@ impl TextEncoder {
         self
     }
 
+    /// Token id the batcher pads with.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
     }

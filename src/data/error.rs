@@ -8,22 +8,26 @@ use crate::task::Task;
 /// An error from loading GLUE data, tokenising it or computing metrics.
 ///
 /// Messages are self-contained (the underlying library error is folded into the text), so printing the
-/// top-level error is enough.
+/// top-level error is enough. Fields are named by the messages they fill.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields
 pub enum DataError {
+    /// A file could not be opened or read.
     #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
         cause: std::io::Error,
     },
 
+    /// A file is not readable Parquet.
     #[error("{}: cannot read Parquet: {cause}", path.display())]
     Parquet {
         path: PathBuf,
         cause: polars::error::PolarsError,
     },
 
+    /// A Parquet file or TSV header lacks a column the task needs.
     #[error("{}: missing column `{column}` (expected {expected}; columns present: {present})", path.display())]
     MissingColumn {
         path: PathBuf,
@@ -32,6 +36,7 @@ pub enum DataError {
         present: String,
     },
 
+    /// A Parquet column has the wrong data type.
     #[error("{}: column `{column}` has type {found}, expected {expected}", path.display())]
     ColumnType {
         path: PathBuf,
@@ -40,6 +45,7 @@ pub enum DataError {
         expected: String,
     },
 
+    /// A Parquet value is null or out of range.
     #[error("{}: column `{column}`, row {row}: {problem}", path.display())]
     BadValue {
         path: PathBuf,
@@ -48,6 +54,7 @@ pub enum DataError {
         problem: String,
     },
 
+    /// Offline, and the split's file is not in the hub cache.
     #[error(
         "dataset `{dataset}`, task `{task}`, split `{split}`: file `{file}` is not cached under {} \
          and HF_HUB_OFFLINE is set (unset it to download, or point HF_HOME at a cache that has it)",
@@ -61,6 +68,7 @@ pub enum DataError {
         cache: PathBuf,
     },
 
+    /// Downloading from the hub failed.
     #[error("dataset `{dataset}`: {action} (Hugging Face hub): {cause}")]
     Hub {
         dataset: String,
@@ -69,6 +77,7 @@ pub enum DataError {
         cause: String,
     },
 
+    /// A TSV line is malformed (field count, label, encoding).
     #[error("{}:{line}: {problem}", path.display())]
     Tsv {
         path: PathBuf,
@@ -76,18 +85,22 @@ pub enum DataError {
         problem: String,
     },
 
+    /// The task has no split of that name.
     #[error("task `{task}` has no split `{split}` (known: {})", task.splits().join(", "))]
     UnknownSplit { task: Task, split: String },
 
+    /// Loading or applying a tokenizer failed.
     #[error("tokenizer {source_name}: {problem}")]
     Tokenizer {
         source_name: String,
         problem: String,
     },
 
+    /// Inputs a metric cannot score (empty, mismatched, hidden labels, non-finite values).
     #[error("metric: {0}")]
     Metric(String),
 
+    /// A caller-supplied parameter is out of range (batch size, max length, label kinds).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }

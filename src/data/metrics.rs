@@ -9,13 +9,16 @@ use crate::task::{TableMetric, Task};
 /// Model outputs to score: argmax class ids, or regression values for STS-B.
 #[derive(Debug, Clone, Copy)]
 pub enum Predictions<'a> {
+    /// Predicted class ids, one per example.
     Classes(&'a [i64]),
+    /// Predicted STS-B scores, one per example.
     Scores(&'a [f32]),
 }
 
 /// The metrics of one task on one split, the table metric first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskMetrics {
+    /// The task scored.
     pub task: Task,
     /// `(name, value)` pairs; names are [`TableMetric::name`] values or `accuracy`, `f1`, `pearson`,
     /// `spearman`.

@@ -5,6 +5,8 @@
 //! [`EncodedSplit::encode`] with a [`TextEncoder`] → [`EncodedSplit::batches`]; after inference,
 //! [`task_metrics`] scores the predictions against [`Split::labels`].
 
+#![warn(missing_docs)]
+
 mod batch;
 mod encode;
 mod error;

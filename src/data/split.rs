@@ -36,28 +36,34 @@ impl Label {
 pub struct Example {
     /// The dataset's `idx` column (row number in the source file).
     pub idx: i64,
+    /// First (or only) text.
     pub text_a: String,
     /// Second text of pair tasks; `None` for CoLA and SST-2.
     pub text_b: Option<String>,
+    /// Gold label.
     pub label: Label,
 }
 
 /// The examples of one split of one task, in file order (or a subsample of them, order kept).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
+    /// The task the examples belong to.
     pub task: Task,
     /// Hub split name (`train`, `validation`, `validation_matched`, ...).
     pub name: String,
     /// Where the examples came from (file path), for messages.
     pub origin: String,
+    /// The examples, in file order.
     pub examples: Vec<Example>,
 }
 
 impl Split {
+    /// Number of examples.
     pub fn len(&self) -> usize {
         self.examples.len()
     }
 
+    /// True when the split has no examples.
     pub fn is_empty(&self) -> bool {
         self.examples.is_empty()
     }
