@@ -10,4 +10,3 @@ pub mod model;
 pub mod plan;
 pub mod sweep;
 pub mod task;
-pub mod train;

@@ -4,7 +4,9 @@
 use std::fmt;
 
 /// One GLUE task (see docs/GLUE.md for the table this mirrors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Cola,
@@ -80,8 +82,37 @@ impl Task {
         }
     }
 
+    /// Class names in label-index order (docs/GLUE.md); empty for the STS-B regression task.
+    /// TSV files spell some labels this way (`entailment`, `not_entailment`, ...).
+    pub fn class_names(self) -> &'static [&'static str] {
+        match self {
+            Task::Cola => &["unacceptable", "acceptable"],
+            Task::Sst2 => &["negative", "positive"],
+            Task::Mrpc => &["not_equivalent", "equivalent"],
+            Task::Qqp => &["not_duplicate", "duplicate"],
+            Task::Stsb => &[],
+            Task::Mnli => &["entailment", "neutral", "contradiction"],
+            Task::Qnli | Task::Rte => &["entailment", "not_entailment"],
+            Task::Wnli => &["not_entailment", "entailment"],
+        }
+    }
+
     pub fn is_regression(self) -> bool {
         self == Task::Stsb
+    }
+
+    /// The splits the hub publishes for this task (`<split>-00000-of-00001.parquet`).
+    pub fn splits(self) -> &'static [&'static str] {
+        match self {
+            Task::Mnli => &[
+                "train",
+                "validation_matched",
+                "validation_mismatched",
+                "test_matched",
+                "test_mismatched",
+            ],
+            _ => &["train", "validation", "test"],
+        }
     }
 
     /// The split a table evaluates on.
@@ -120,5 +151,15 @@ mod tests {
             assert_eq!(Task::from_name(t.name()), Some(t));
         }
         assert_eq!(Task::from_name("sst-2"), None);
+    }
+
+    #[test]
+    fn class_names_match_label_space() {
+        for t in Task::ALL {
+            let expected = if t.is_regression() { 0 } else { t.num_labels() };
+            assert_eq!(t.class_names().len(), expected, "{t}");
+        }
+        assert_eq!(Task::Rte.class_names()[1], "not_entailment");
+        assert_eq!(Task::Wnli.class_names()[1], "entailment");
     }
 }
