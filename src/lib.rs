@@ -10,3 +10,4 @@ pub mod model;
 pub mod plan;
 pub mod sweep;
 pub mod task;
+pub mod train;
