@@ -172,11 +172,12 @@ impl SelfAttention {
     /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for tokens, a large negative number for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
-        let q = self.split_heads(&ctx.linear(&self.query, x)?)?;
+        // Scaling q rather than the scores touches seq/head_dim times fewer elements.
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let q = (self.split_heads(&ctx.linear(&self.query, x)?)? * scale)?;
         let k = self.split_heads(&ctx.linear(&self.key, x)?)?;
         let v = self.split_heads(&ctx.linear(&self.value, x)?)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask_bias)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
         let probs = ctx.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
         probs
             .matmul(&v)?

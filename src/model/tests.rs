@@ -95,6 +95,13 @@ fn every_parameter_receives_a_finite_nonzero_gradient() {
 }
 
 #[test]
+fn models_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SequenceClassifier>();
+    assert_send_sync::<Arc<dyn LinearForward>>();
+}
+
+#[test]
 fn seeded_initialisation_is_deterministic() {
     for architecture in ARCHITECTURES {
         let config = tiny_config(architecture);
