@@ -446,6 +446,18 @@ fn missing_tensor_and_missing_file_are_named() {
         assert!(err.contains(file), "{err}");
     }
 
+    let (_, dir) = saved_tiny_model(Architecture::Bert);
+    std::fs::rename(
+        dir.path().join("model.safetensors"),
+        dir.path().join("pytorch_model.bin"),
+    )
+    .unwrap();
+    let err = load_dir(dir.path(), 3).err().unwrap().to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
+
     let hub = HubAccess::offline(Path::new("/nonexistent-hf-home"));
     let err = load_model("nobody/no-such-model", 2, 0, &Device::Cpu, &hub)
         .err()
