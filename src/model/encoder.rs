@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::config::{Architecture, EncoderConfig};
+use super::inputs::EncoderInputs;
 use super::layers::{DropoutRng, Embedding, LayerNorm, softmax_last_dim};
 use super::linear::{Digital, LinearForward, LinearLayer};
 
@@ -21,49 +22,6 @@ use super::linear::{Digital, LinearForward, LinearLayer};
 pub enum Mode {
     Train,
     Eval,
-}
-
-/// A padded batch: `input_ids` and `attention_mask` `[batch, seq]` (u32; mask 1 = real token),
-/// optional `token_type_ids` `[batch, seq]` (zeros when absent, as in Hugging Face).
-#[derive(Debug, Clone)]
-pub struct EncoderInputs {
-    pub input_ids: Tensor,
-    pub attention_mask: Tensor,
-    pub token_type_ids: Option<Tensor>,
-}
-
-impl EncoderInputs {
-    /// Pads tokenizer encodings to the longest one with `pad_id` (mask 0, type id 0).
-    pub fn from_encodings(
-        encodings: &[tokenizers::Encoding],
-        pad_id: u32,
-        device: &Device,
-    ) -> Result<Self> {
-        let batch = encodings.len();
-        let seq = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        let mut ids = vec![pad_id; batch * seq];
-        let mut mask = vec![0u32; batch * seq];
-        let mut types = vec![0u32; batch * seq];
-        for (row, encoding) in encodings.iter().enumerate() {
-            let start = row * seq;
-            for (i, ((&id, &m), &t)) in encoding
-                .get_ids()
-                .iter()
-                .zip(encoding.get_attention_mask())
-                .zip(encoding.get_type_ids())
-                .enumerate()
-            {
-                ids[start + i] = id;
-                mask[start + i] = m;
-                types[start + i] = t;
-            }
-        }
-        Ok(Self {
-            input_ids: Tensor::from_vec(ids, (batch, seq), device)?,
-            attention_mask: Tensor::from_vec(mask, (batch, seq), device)?,
-            token_type_ids: Some(Tensor::from_vec(types, (batch, seq), device)?),
-        })
-    }
 }
 
 /// What the encoder computes before the classifier.
@@ -172,11 +130,12 @@ impl SelfAttention {
     /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for tokens, a large negative number for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
-        let q = self.split_heads(&ctx.linear(&self.query, x)?)?;
+        // Scaling q rather than the scores touches seq/head_dim times fewer elements.
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let q = (self.split_heads(&ctx.linear(&self.query, x)?)? * scale)?;
         let k = self.split_heads(&ctx.linear(&self.key, x)?)?;
         let v = self.split_heads(&ctx.linear(&self.value, x)?)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask_bias)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
         let probs = ctx.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
         probs
             .matmul(&v)?
@@ -418,7 +377,7 @@ impl SequenceClassifier {
 
     fn encode_hidden(&self, inputs: &EncoderInputs, ctx: &Ctx) -> Result<Tensor> {
         let input_ids = &inputs.input_ids;
-        let (batch, seq) = self.check_inputs(inputs)?;
+        let (batch, seq) = inputs.validate(&self.config)?;
         let token_type_ids = match &inputs.token_type_ids {
             Some(t) => t.clone(),
             None => Tensor::zeros((batch, seq), DType::U32, input_ids.device())?,
@@ -452,58 +411,5 @@ impl SequenceClassifier {
                 (counts + pad as f64)?.to_dtype(DType::U32)
             }
         }
-    }
-
-    /// Validates shapes, dtypes and id ranges so bad input gives an error, not a panic or garbage.
-    fn check_inputs(&self, inputs: &EncoderInputs) -> Result<(usize, usize)> {
-        let c = &self.config;
-        let (batch, seq) = inputs.input_ids.dims2()?;
-        if inputs.input_ids.dtype() != DType::U32 {
-            candle_core::bail!("input_ids must be u32, got {:?}", inputs.input_ids.dtype())
-        }
-        if batch == 0 || seq == 0 {
-            candle_core::bail!(
-                "empty batch: input_ids has shape {:?}",
-                inputs.input_ids.dims()
-            )
-        }
-        if inputs.attention_mask.dims() != [batch, seq] {
-            candle_core::bail!(
-                "attention_mask has shape {:?}, input_ids {:?}",
-                inputs.attention_mask.dims(),
-                [batch, seq]
-            )
-        }
-        if seq > c.max_sequence_length() {
-            candle_core::bail!(
-                "sequence length {seq} exceeds the model's maximum {}",
-                c.max_sequence_length()
-            )
-        }
-        let max_id = inputs.input_ids.flatten_all()?.max(0)?.to_scalar::<u32>()?;
-        if max_id as usize >= c.vocab_size {
-            candle_core::bail!(
-                "token id {max_id} is outside the vocabulary ({})",
-                c.vocab_size
-            )
-        }
-        if let Some(types) = &inputs.token_type_ids {
-            if types.dims() != [batch, seq] || types.dtype() != DType::U32 {
-                candle_core::bail!(
-                    "token_type_ids must be u32 of shape {:?}, got {:?} {:?}",
-                    [batch, seq],
-                    types.dtype(),
-                    types.dims()
-                )
-            }
-            let max_type = types.flatten_all()?.max(0)?.to_scalar::<u32>()?;
-            if max_type as usize >= c.type_vocab_size {
-                candle_core::bail!(
-                    "token type id {max_type} is outside type_vocab_size {}",
-                    c.type_vocab_size
-                )
-            }
-        }
-        Ok((batch, seq))
     }
 }

@@ -150,7 +150,22 @@ pub fn load_model(
 ) -> Result<LoadedModel, ModelError> {
     let source = ModelSource::parse(source);
     let config = EncoderConfig::from_file(&source.file("config.json", hub)?)?;
-    let weights_path = source.file("model.safetensors", hub)?;
+    let weights_path = source
+        .file("model.safetensors", hub)
+        .map_err(|e| match (&source, e) {
+            // Say why a PyTorch-only checkpoint directory is rejected.
+            (
+                ModelSource::Directory(dir),
+                ModelError::MissingFile {
+                    file, source_name, ..
+                },
+            ) if dir.join("pytorch_model.bin").is_file() => ModelError::MissingFile {
+                file,
+                source_name,
+                reason: "only safetensors weights are supported; convert pytorch_model.bin".into(),
+            },
+            (_, e) => e,
+        })?;
     let tokenizer = load_tokenizer(&source.file("tokenizer.json", hub)?)?;
     let model = SequenceClassifier::zeroed(&config, num_labels, device)?;
     let report = load_weights(&model, &weights_path, seed)?;

@@ -9,6 +9,7 @@
 //! - [`config`]: `EncoderConfig` read from a Hugging Face `config.json`.
 //! - [`linear`]: the linear-layer seam.
 //! - [`layers`]: differentiable LayerNorm, softmax, embedding lookup, seeded dropout.
+//! - [`inputs`]: a padded batch of token ids.
 //! - [`encoder`]: the model itself.
 //! - [`init`]: Hugging Face style seeded random initialisation.
 //! - [`load`]: loading from the hub or a local directory.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod encoder;
 mod error;
 pub mod init;
+pub mod inputs;
 pub mod layers;
 pub mod linear;
 pub mod load;
@@ -28,8 +30,9 @@ mod tests;
 
 pub use checkpoint::save_checkpoint;
 pub use config::{Architecture, EncoderConfig};
-pub use encoder::{EncoderInputs, EncoderOutput, Mode, SequenceClassifier};
+pub use encoder::{EncoderOutput, Mode, SequenceClassifier};
 pub use error::ModelError;
 pub use init::random_model;
+pub use inputs::EncoderInputs;
 pub use linear::{Digital, LinearForward, LinearLayer};
 pub use load::{HubAccess, LoadReport, LoadedModel, load_for_task, load_model};

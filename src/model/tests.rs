@@ -95,6 +95,13 @@ fn every_parameter_receives_a_finite_nonzero_gradient() {
 }
 
 #[test]
+fn models_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SequenceClassifier>();
+    assert_send_sync::<Arc<dyn LinearForward>>();
+}
+
+#[test]
 fn seeded_initialisation_is_deterministic() {
     for architecture in ARCHITECTURES {
         let config = tiny_config(architecture);
@@ -438,6 +445,18 @@ fn missing_tensor_and_missing_file_are_named() {
         let err = load_dir(dir.path(), 3).err().unwrap().to_string();
         assert!(err.contains(file), "{err}");
     }
+
+    let (_, dir) = saved_tiny_model(Architecture::Bert);
+    std::fs::rename(
+        dir.path().join("model.safetensors"),
+        dir.path().join("pytorch_model.bin"),
+    )
+    .unwrap();
+    let err = load_dir(dir.path(), 3).err().unwrap().to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
 
     let hub = HubAccess::offline(Path::new("/nonexistent-hf-home"));
     let err = load_model("nobody/no-such-model", 2, 0, &Device::Cpu, &hub)
