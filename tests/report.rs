@@ -379,6 +379,13 @@ fn report_command_is_idempotent_and_status_shows_failures() {
 
     let failed = f.run(FAILED.0, FAILED.1, FAILED.2);
     let log = f.sweep_dir.join("runs").join(&failed.id).join("log.txt");
+    // Stages live in the store shared by every sweep of the results root: one done, one failed.
+    let store = f.sweep_dir.parent().unwrap().join(".store/stages");
+    let stages = &f.plan.stages;
+    assert!(stages.len() >= 2, "the digital fine-tunes of a model without a task head");
+    write_json(&store.join(&stages[0].id).join("status.json"), &json!({"state": "done"}));
+    write_json(&store.join(&stages[1].id).join("status.json"), &json!({"state": "failed", "error": "loss is NaN"}));
+    let pending = stages.len() - 2;
     Command::cargo_bin("pimsweep")
         .unwrap()
         .arg("status")
@@ -388,7 +395,11 @@ fn report_command_is_idempotent_and_status_shows_failures() {
         .stdout(contains("runs:   22 planned: 20 done, 1 failed, 0 running, 1 pending"))
         .stdout(contains(format!("failed run {}", failed.id)))
         .stdout(contains(FAILED_ERROR))
-        .stdout(contains(log.display().to_string()));
+        .stdout(contains(log.display().to_string()))
+        .stdout(contains(format!("stages: {} planned: 1 done, 1 failed, 0 running, {pending} pending", stages.len())))
+        .stdout(contains(format!("failed stage {}", stages[1].id)))
+        .stdout(contains("loss is NaN"))
+        .stdout(contains(store.join(&stages[1].id).join("log.txt").display().to_string()));
 }
 
 #[test]

@@ -128,3 +128,16 @@ pub fn write_table(sweep_dir: &Path, t: &Table) -> anyhow::Result<PathBuf> {
     write_parquet(&df, &base.with_extension("parquet"))?;
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latex_special_characters_are_escaped() {
+        assert_eq!(
+            tex_escape(r"a_b & 5% $x #1 {y} ~ ^ \z"),
+            r"a\_b \& 5\% \$x \#1 \{y\} \textasciitilde{} \textasciicircum{} \textbackslash{}z"
+        );
+    }
+}
