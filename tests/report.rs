@@ -368,6 +368,11 @@ fn report_command_is_idempotent_and_status_shows_failures() {
         out.insert("report.md".into(), fs::read(dir.join("report.md")).unwrap());
         out
     };
+    // Outputs of a table and a plot since removed from the sweep go; a file of the user's stays.
+    for stale in ["tables/renamed-table.md", "tables/renamed-table.parquet", "plots/old-plot.png", "tables/my-notes.txt"] {
+        fs::create_dir_all(f.sweep_dir.join(stale).parent().unwrap()).unwrap();
+        fs::write(f.sweep_dir.join(stale), "old").unwrap();
+    }
     let run = || Command::cargo_bin("pimsweep").unwrap().arg("report").arg(&f.sweep_dir).assert().success();
     let first = run().stdout(contains("### Digital & ReRAM_test: 100% #1")).stderr(contains("warning: skipped run"));
     let first_out = first.get_output().stdout.clone();
@@ -376,6 +381,9 @@ fn report_command_is_idempotent_and_status_shows_failures() {
     assert_eq!(second.get_output().stdout, first_out);
     assert_eq!(files(&f.sweep_dir), before, "re-rendering changed a file");
     assert!(before.contains_key("tables/all-tasks.tex") && before.contains_key("tables/mrpc-noise-x-bits.csv"));
+    let stale: Vec<&String> = before.keys().filter(|k| k.contains("renamed") || k.contains("old-plot")).collect();
+    assert!(stale.is_empty(), "stale outputs left: {stale:?}");
+    assert!(before.contains_key("tables/my-notes.txt"));
 
     let failed = f.run(FAILED.0, FAILED.1, FAILED.2);
     let log = f.sweep_dir.join("runs").join(&failed.id).join("log.txt");

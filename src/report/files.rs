@@ -32,6 +32,25 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
 }
 
+/// Removes the files in `dir` with one of `extensions` whose name is not in `keep`: outputs of a table or
+/// plot since removed or renamed in the sweep, or a PNG left by a render that had a font (it would show a
+/// plot older than its SVG). Other files are left alone. Returns the files removed.
+pub fn prune(dir: &Path, keep: &HashSet<String>, extensions: &[&str]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e));
+        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if ours && path.is_file() && !keep.contains(&name) {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove stale {}", path.display()))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// File-name-safe slugs, unique within one folder (`post-training-transform`, then `…-2`).
 #[derive(Default)]
 pub struct Slugs {
@@ -78,6 +97,22 @@ mod tests {
         assert_eq!(s.unique("post training  transform!", "table"), "post-training-transform-2");
         assert_eq!(s.unique("××", "table"), "table");
         assert_eq!(s.unique("", "table"), "table-2");
+    }
+
+    #[test]
+    fn prune_removes_only_stale_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["kept.md", "kept.csv", "old.md", "old.parquet", "notes.txt", "old.png"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let keep = HashSet::from(["kept.md".to_string(), "kept.csv".to_string()]);
+        let removed = prune(dir.path(), &keep, &["md", "tex", "csv", "parquet"]).unwrap();
+        assert_eq!(removed, vec![dir.path().join("old.md"), dir.path().join("old.parquet")]);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["kept.csv", "kept.md", "notes.txt", "old.png"]);
+        assert!(prune(&dir.path().join("missing"), &keep, &["md"]).unwrap().is_empty());
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub fn render_all(sweep_dir: &Path) -> anyhow::Result<Summary> {
         table_render::write_table(sweep_dir, &table)?;
         tables.push(table);
     }
+    let table_files = tables.iter().flat_map(|t| table_render::EXTENSIONS.map(|e| format!("{}.{e}", t.slug))).collect();
+    files::prune(&sweep_dir.join("tables"), &table_files, &table_render::EXTENSIONS)?;
     let mut slugs = files::Slugs::default();
     let mut plots = Vec::new();
     let mut plot_files = Vec::new();
@@ -79,6 +81,8 @@ pub fn render_all(sweep_dir: &Path) -> anyhow::Result<Summary> {
         plot_files.extend(written);
         plots.push((plot, has_png));
     }
+    let drawn = plot_files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    files::prune(&sweep_dir.join("plots"), &drawn, &["svg", "png"])?;
     if !plots.is_empty() && png::font().is_none() {
         warnings.push("no TrueType font found (set PIMSWEEP_FONT to a .ttf file): plots written as SVG only, without PNG".into());
     }

@@ -114,6 +114,9 @@ pub fn dataframe(t: &Table) -> PolarsResult<DataFrame> {
     DataFrame::new(height, columns)
 }
 
+/// The files written per table.
+pub const EXTENSIONS: [&str; 4] = ["md", "tex", "csv", "parquet"];
+
 /// Writes `tables/<slug>.{md,tex,csv,parquet}` under `sweep_dir`; returns the Markdown file's path.
 pub fn write_table(sweep_dir: &Path, t: &Table) -> anyhow::Result<PathBuf> {
     let dir = sweep_dir.join("tables");
