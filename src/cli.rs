@@ -1,4 +1,4 @@
-//! The command line: `pimsweep check` and `pimsweep plan`. Commands print diagnostics to stderr with the
+//! The command line: `pimsweep check`, `plan`, `report` and `status`. Commands print diagnostics to stderr with the
 //! user's file as the thing pointed at, and exit non-zero when the sweep has errors.
 
 use std::io::IsTerminal;
@@ -36,6 +36,16 @@ enum Command {
         #[arg(long, value_name = "RUN")]
         why: Option<String>,
     },
+    /// Re-collect a results folder's finished runs and re-render its tables, plots and report.md.
+    Report {
+        /// The sweep's results folder (results/<sweep>).
+        dir: PathBuf,
+    },
+    /// Count a results folder's done, failed, running and pending runs, and show each failure.
+    Status {
+        /// The sweep's results folder (results/<sweep>).
+        dir: PathBuf,
+    },
 }
 
 /// Entry point of the binary.
@@ -44,6 +54,18 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { sweep } => check(&sweep),
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
+        Command::Report { dir } => exit_code(crate::report::cmd::report(&dir)),
+        Command::Status { dir } => exit_code(crate::report::cmd::status(&dir)),
+    }
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

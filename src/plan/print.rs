@@ -87,6 +87,7 @@ pub fn reports_json(sweep: &crate::sweep::Sweep) -> serde_json::Value {
 pub fn plan_json(plan: &Plan) -> serde_json::Value {
     json!({
         "sweep": plan.sweep,
+        "description": plan.description,
         "points": plan.points,
         "filtered": plan.filtered,
         "collapsed": plan.collapsed.iter().map(|c| json!({"axis": c.axis, "reason": c.reason, "points": c.points})).collect::<Vec<_>>(),
