@@ -46,6 +46,22 @@ enum Command {
         /// The sweep's results folder (results/<sweep>).
         dir: PathBuf,
     },
+    /// Measure evaluation and training throughput (samples/s) of encoder shapes on random weights.
+    Bench {
+        /// Model shapes: minilm-l6, roberta-base.
+        #[arg(long = "model", default_values = ["minilm-l6", "roberta-base"])]
+        models: Vec<String>,
+        #[arg(long, default_value_t = 32)]
+        eval_batch: usize,
+        #[arg(long, default_value_t = 16)]
+        train_batch: usize,
+        /// Tokens per sequence (every sequence is full length).
+        #[arg(long, default_value_t = 128)]
+        seq: usize,
+        /// Minimum measuring time per figure, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 /// Entry point of the binary.
@@ -56,6 +72,10 @@ pub fn main() -> ExitCode {
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
         Command::Report { dir } => exit_code(crate::report::cmd::report(&dir)),
         Command::Status { dir } => exit_code(crate::report::cmd::status(&dir)),
+        Command::Bench { models, eval_batch, train_batch, seq, seconds } => {
+            let time = std::time::Duration::from_secs_f64(seconds);
+            exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time).map(|table| print!("{table}")))
+        }
     }
 }
 

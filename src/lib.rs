@@ -5,6 +5,7 @@
 //! encoders, [`data`] GLUE and its metrics, [`train`] the training loop; [`report`] aggregates results into
 //! tables and plots; [`cli`] is the command line.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod model;
