@@ -36,6 +36,8 @@ enum Command {
         #[arg(long, value_name = "RUN")]
         why: Option<String>,
     },
+    /// Train and evaluate a sweep's runs, resuming what an earlier invocation left.
+    Run(crate::exec::cmd::RunArgs),
 }
 
 /// Entry point of the binary.
@@ -44,6 +46,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { sweep } => check(&sweep),
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
+        Command::Run(args) => crate::exec::cmd::run(args),
     }
 }
 
@@ -51,7 +54,7 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-fn report(diags: &[SweepDiagnostic]) {
+pub(crate) fn report(diags: &[SweepDiagnostic]) {
     let color = color();
     for d in diags {
         eprint!("{}", d.render(color));
@@ -59,7 +62,7 @@ fn report(diags: &[SweepDiagnostic]) {
 }
 
 /// Loads and expands a sweep, printing its diagnostics; None when it has errors.
-fn load_plan(path: &std::path::Path) -> Option<(sweep::Sweep, Plan)> {
+pub(crate) fn load_plan(path: &std::path::Path) -> Option<(sweep::Sweep, Plan)> {
     let loaded = match sweep::load(path) {
         Ok(l) => l,
         Err(diags) => {

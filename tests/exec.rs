@@ -307,3 +307,48 @@ fn jobs_run_in_parallel_within_the_budget() {
     assert!(worker.pool_threads.lock().unwrap().iter().all(|&t| t == 2));
     assert_eq!(read_json(&f.run_dir(&f.plan.runs[0]).join("status.json"))["threads"], 2);
 }
+
+mod cli {
+    use assert_cmd::Command;
+    use predicates::prelude::*;
+
+    fn pimsweep() -> Command {
+        let mut cmd = Command::cargo_bin("pimsweep").unwrap();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
+        cmd
+    }
+
+    #[test]
+    fn run_says_why_it_cannot_compute_yet() {
+        let results = tempfile::tempdir().unwrap();
+        pimsweep()
+            .args(["run", "sweeps/quickstart.kdl", "--results", results.path().to_str().unwrap()])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("training and evaluation arrive with the encoders issue"));
+    }
+
+    #[test]
+    fn run_points_at_a_bad_only_filter() {
+        pimsweep()
+            .args(["run", "sweeps/quickstart.kdl", "--only", "tecnology=sram"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("--only"))
+            .stderr(predicate::str::contains("tecnology"));
+    }
+
+    #[test]
+    fn run_refuses_a_filter_that_selects_nothing() {
+        pimsweep()
+            .args(["run", "sweeps/quickstart.kdl", "--only", "task=rte"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("select none of the 24 runs"));
+    }
+
+    #[test]
+    fn run_refuses_zero_jobs() {
+        pimsweep().args(["run", "sweeps/quickstart.kdl", "--jobs", "0"]).assert().failure().stderr(predicate::str::contains("--jobs"));
+    }
+}

@@ -15,8 +15,10 @@
 //!     budget.rs    jobs × threads per job ≤ cores
 //!     progress.rs  bars on a terminal, plain lines elsewhere
 //!     summary.rs   what an execution did, and the summary printed at the end
+//!     cmd.rs       the `run` command
 
 mod budget;
+pub mod cmd;
 mod execute;
 mod jobs;
 mod lock;
