@@ -290,6 +290,30 @@ fn two_sweeps_under_one_root_share_a_stage() {
 }
 
 #[test]
+fn two_sweeps_executing_at_once_train_a_shared_stage_once() {
+    let f = Fixture::new(STAGED);
+    let (_, copy) = f.sibling("sweeps/copy.kdl", &STAGED.replace("sweep \"staged\"", "sweep \"copy\""));
+    let (entered, release) = (Arc::new(Signal::default()), Arc::new(Signal::default()));
+    let first = TestWorker { train_gate: Some((entered.clone(), release.clone())), ..TestWorker::default() };
+    let second = TestWorker::default();
+    std::thread::scope(|s| {
+        let a = s.spawn(|| execute(&f.plan, &first, &f.options()));
+        entered.wait(); // the first sweep holds the fine-tune's lock
+        let b = s.spawn(|| execute(&copy, &second, &f.options()));
+        std::thread::sleep(Duration::from_millis(100)); // the second sweep now waits for that lock
+        release.raise();
+        assert!(a.join().unwrap().unwrap().success());
+        assert!(b.join().unwrap().unwrap().success());
+    });
+    let mut trained = [first.trained(), second.trained()].concat();
+    trained.sort();
+    let mut stages: Vec<String> = f.plan.stages.iter().map(|s| s.id.clone()).collect();
+    stages.sort();
+    assert_eq!(trained, stages, "each shared stage trained once in all");
+    assert_eq!(second.evaluated().len(), 4);
+}
+
+#[test]
 fn jobs_run_in_parallel_within_the_budget() {
     let f = Fixture::new(FLAT);
     assert_eq!((f.plan.runs.len(), f.plan.stages.len()), (4, 0));

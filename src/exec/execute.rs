@@ -71,15 +71,8 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
         write_params(&Store::run_dir(&sweep_dir, &run.id), plan, run)?;
     }
 
-    let cx = Context {
-        store,
-        sweep_dir: sweep_dir.clone(),
-        worker,
-        device: worker.device(),
-        threads: options.budget.threads_per_job.max(1),
-        force: options.force,
-    };
-    let schedule = Schedule::new(&cx, &selection, Policy { force: options.force, retry_failed: options.retry_failed });
+    let policy = Policy { force: options.force, retry_failed: options.retry_failed };
+    let schedule = Schedule::new(&store, &sweep_dir, &selection, policy);
     let progress = Progress::new(
         options.output,
         &plan.sweep,
@@ -87,6 +80,15 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
         schedule.settled(|o| *o == Outcome::Cached),
         schedule.settled(Outcome::is_failed),
     );
+    let cx = Context {
+        store,
+        sweep_dir: sweep_dir.clone(),
+        worker,
+        device: worker.device(),
+        threads: options.budget.threads_per_job.max(1),
+        force: options.force,
+        progress: &progress,
+    };
     progress.note(&format!(
         "{}: {} runs and {} stages selected; {} to compute, {} already done, {} failed earlier{}",
         plan.sweep,
@@ -97,7 +99,7 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
         schedule.settled(Outcome::is_failed),
         if schedule.settled(Outcome::is_failed) > 0 { " (--retry-failed reruns them)" } else { "" }
     ));
-    let jobs = schedule.execute(&cx, options.budget.jobs, &progress);
+    let jobs = schedule.execute(&cx, options.budget.jobs);
     progress.finish();
     Ok(Summary { sweep: plan.sweep.clone(), dir: sweep_dir, jobs, budget: options.budget, wall: clock.elapsed() })
 }

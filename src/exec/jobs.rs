@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::lock::StageLock;
 use super::panics;
+use super::progress::Progress;
 use super::status::{Status, read_status, write_status};
 use super::store::{self, Store, write_json_atomic, write_parquet_atomic};
 use super::summary::Outcome;
@@ -26,6 +27,7 @@ pub(crate) struct Context<'a> {
     pub device: String,
     pub threads: usize,
     pub force: bool,
+    pub progress: &'a Progress,
 }
 
 impl Context<'_> {
@@ -39,7 +41,8 @@ impl Context<'_> {
 pub(crate) fn train_stage(cx: &Context, stage: &Stage, progress: JobProgress) -> Outcome {
     // Ancestors first: the parent's shared lock before this stage's exclusive one.
     let parent = stage.parent.as_deref().map(|p| lock_finished_stage(cx, p));
-    let _own = match StageLock::exclusive(&cx.store.stage_lock(&stage.id)) {
+    let waiting = || cx.progress.note(&format!("waiting for stage {} ({}): another pimsweep process holds its lock", stage.id, stage.name));
+    let _own = match StageLock::exclusive(&cx.store.stage_lock(&stage.id), waiting) {
         Ok(lock) => lock,
         Err(e) => return Outcome::failed(first_line(&e)),
     };
@@ -111,7 +114,7 @@ pub(crate) fn fail_blocked(cx: &Context, stage_or_run: Blocked, reason: &str) ->
     let recorded = (|| -> Result<()> {
         let (dir, _lock) = match stage_or_run {
             Blocked::Run(id) => (cx.run_dir(id), None),
-            Blocked::Stage(id) => (cx.store.stage_dir(id), Some(StageLock::exclusive(&cx.store.stage_lock(id))?)),
+            Blocked::Stage(id) => (cx.store.stage_dir(id), Some(StageLock::exclusive(&cx.store.stage_lock(id), || {})?)),
         };
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let log = dir.join("log.txt");
@@ -134,7 +137,8 @@ pub(crate) enum Blocked<'a> {
 
 /// A shared lock on a stage that must be done, and its artifact folder.
 fn lock_finished_stage(cx: &Context, id: &str) -> Result<(StageLock, PathBuf)> {
-    let lock = StageLock::shared(&cx.store.stage_lock(id))?;
+    let waiting = || cx.progress.note(&format!("waiting for stage {id}: another pimsweep process holds its lock"));
+    let lock = StageLock::shared(&cx.store.stage_lock(id), waiting)?;
     let dir = cx.store.stage_dir(id);
     match read_status(&dir) {
         Some(s) if s.is_done() => Ok((lock, dir)),

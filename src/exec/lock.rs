@@ -83,16 +83,26 @@ fn describe_holder(text: &str) -> String {
 pub struct StageLock(#[allow(dead_code)] File);
 
 impl StageLock {
-    /// Waits for the exclusive lock (training).
-    pub fn exclusive(path: &Path) -> Result<StageLock> {
+    /// The exclusive lock (training), calling `on_wait` first if another process holds the lock.
+    pub fn exclusive(path: &Path, on_wait: impl FnOnce()) -> Result<StageLock> {
         let file = open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(StageLock(file)),
+            Err(TryLockError::WouldBlock) => on_wait(),
+            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
         file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(StageLock(file))
     }
 
-    /// Waits for a shared lock (reading the stage's artifacts).
-    pub fn shared(path: &Path) -> Result<StageLock> {
+    /// A shared lock (reading the stage's artifacts), calling `on_wait` first if a training holds the lock.
+    pub fn shared(path: &Path, on_wait: impl FnOnce()) -> Result<StageLock> {
         let file = open_lock_file(path)?;
+        match file.try_lock_shared() {
+            Ok(()) => return Ok(StageLock(file)),
+            Err(TryLockError::WouldBlock) => on_wait(),
+            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
         file.lock_shared().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(StageLock(file))
     }
@@ -123,5 +133,22 @@ mod tests {
         assert!(err.contains(&held.path().display().to_string()), "{err}");
         drop(held);
         SweepLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn stage_locks_wait_for_a_training_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stages").join("s.lock");
+        let reader = StageLock::shared(&path, || panic!("nothing holds it yet")).unwrap();
+        let second_reader = StageLock::shared(&path, || panic!("readers share")).unwrap();
+        let told = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let trainer = s.spawn(|| StageLock::exclusive(&path, || told.store(true, std::sync::atomic::Ordering::SeqCst)));
+            while !told.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            drop((reader, second_reader));
+            trainer.join().unwrap().unwrap();
+        });
     }
 }

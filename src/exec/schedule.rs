@@ -3,13 +3,15 @@
 //! A job whose stage failed is recorded as failed without running; other jobs go on.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::jobs::{self, Blocked, Context};
-use super::progress::{Label, Progress};
+use super::progress::Label;
 use super::select::Selection;
 use super::status::{State, Status, read_status};
+use super::store::Store;
 use super::summary::{JobKind, JobReport, Outcome};
 use crate::plan::{Run, Stage};
 
@@ -58,7 +60,7 @@ pub(crate) struct Schedule<'p> {
 impl<'p> Schedule<'p> {
     /// Classifies every selected stage and run from its stored status: done → cached, failed → failed (unless
     /// retried), otherwise waiting; a stage is waiting only if something waiting starts from it.
-    pub fn new(cx: &Context, selection: &Selection<'p>, policy: Policy) -> Schedule<'p> {
+    pub fn new(store: &Store, sweep_dir: &Path, selection: &Selection<'p>, policy: Policy) -> Schedule<'p> {
         let index: HashMap<&str, usize> = selection.stages.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
         let dep = |id: &Option<String>| id.as_deref().and_then(|id| index.get(id).copied());
         let mut tasks: Vec<Task> = selection
@@ -73,8 +75,8 @@ impl<'p> Schedule<'p> {
         // Runs first, then stages children-first, so that "needed" is known before a stage is classified.
         for i in (selection.stages.len()..tasks.len()).chain((0..selection.stages.len()).rev()) {
             let (dir, is_stage) = match tasks[i].node {
-                Node::Stage(s) => (cx.store.stage_dir(&s.id), true),
-                Node::Run(r) => (cx.run_dir(&r.id), false),
+                Node::Stage(s) => (store.stage_dir(&s.id), true),
+                Node::Run(r) => (Store::run_dir(sweep_dir, &r.id), false),
             };
             let stored = if policy.force { None } else { read_status(&dir) };
             let state = match stored {
@@ -105,18 +107,17 @@ impl<'p> Schedule<'p> {
     }
 
     /// Executes the waiting jobs on `slots` threads and returns every stage's and run's report.
-    pub fn execute(self, cx: &Context, slots: usize, progress: &Progress) -> Vec<JobReport> {
+    pub fn execute(self, cx: &Context, slots: usize) -> Vec<JobReport> {
         let slots = slots.clamp(1, self.waiting().max(1));
         let shared = Shared { state: Mutex::new(self), wake: Condvar::new() };
         std::thread::scope(|scope| {
             for slot in 1..slots {
-                let spawned =
-                    std::thread::Builder::new().name(format!("pimsweep-slot-{slot}")).spawn_scoped(scope, || shared.work(cx, progress));
+                let spawned = std::thread::Builder::new().name(format!("pimsweep-slot-{slot}")).spawn_scoped(scope, || shared.work(cx));
                 if spawned.is_err() {
                     break; // fewer slots; the current thread below still works through everything
                 }
             }
-            shared.work(cx, progress);
+            shared.work(cx);
         });
         let schedule = shared.state.into_inner().unwrap_or_else(PoisonError::into_inner);
         schedule.tasks.into_iter().map(|t| report(cx, t)).collect()
@@ -157,7 +158,8 @@ impl<'p> Shared<'p> {
     }
 
     /// One slot: take a ready job, run it, record it, until nothing is waiting or running.
-    fn work(&self, cx: &Context, progress: &Progress) {
+    fn work(&self, cx: &Context) {
+        let progress = cx.progress;
         while let Some((i, node, blocked_by)) = self.take() {
             let clock = Instant::now();
             let label = node.label();

@@ -155,6 +155,8 @@ pub struct TestWorker {
     pub sleep: Duration,
     /// When set, evaluations raise `.0` and then wait for `.1`.
     pub gate: Option<(std::sync::Arc<Signal>, std::sync::Arc<Signal>)>,
+    /// The same for trainings.
+    pub train_gate: Option<(std::sync::Arc<Signal>, std::sync::Arc<Signal>)>,
     pub trained: Mutex<Vec<String>>,
     pub evaluated: Mutex<Vec<String>>,
     /// Threads of the rayon pool each call ran in.
@@ -199,6 +201,10 @@ impl Worker for TestWorker {
         self.trained.lock().unwrap().push(stage.id.clone());
         self.pool_threads.lock().unwrap().push(rayon::current_num_threads());
         job.log(format!("training {}", stage.name));
+        if let Some((entered, release)) = &self.train_gate {
+            entered.raise();
+            release.wait();
+        }
         self.misbehave(&stage.id)?;
         if let Some(parent) = parent {
             let from = std::fs::read_to_string(parent.join("checkpoint/model.safetensors")).context("parent checkpoint")?;
