@@ -210,6 +210,9 @@ fn a_failed_stage_fails_its_runs_without_evaluating_them() {
     assert_eq!(worker.trained(), vec![finetune.id.clone()], "the PIM fine-tune that starts from it never trains");
     assert!(worker.evaluated().is_empty());
     assert_eq!(summary.count(JobKind::Run, Outcome::is_failed), 4);
+    let text = summary.render();
+    assert!(text.contains(&format!("stage {} {}: computing", finetune.id, finetune.name)), "{text}");
+    assert!(text.contains("4 runs and 1 stage not run because a stage they start from failed"), "{text}");
     let stage_status = read_json(&f.stage_dir(finetune).join("status.json"));
     assert_eq!(stage_status["state"], "failed");
     assert!(fs::read_to_string(f.stage_dir(finetune).join("log.txt")).unwrap().contains("caused by: the device caught fire"));

@@ -137,7 +137,7 @@ impl<'p> Schedule<'p> {
                     let stage = node.label();
                     match outcome {
                         Outcome::Done | Outcome::Cached => Some((i, None)),
-                        Outcome::Failed { error, .. } => Some((i, Some(format!("stage {} ({}) failed: {error}", stage.id, stage.name)))),
+                        Outcome::Failed { error, .. } => Some((i, Some(blocked_reason(stage.id, stage.name, error)))),
                         // Unreachable: a stage that something waits on is never skipped.
                         Outcome::Skipped => Some((i, Some(format!("stage {} ({}) was not trained", stage.id, stage.name)))),
                     }
@@ -212,6 +212,16 @@ fn log_path(cx: &Context, node: Node) -> std::path::PathBuf {
     }
 }
 
+/// The error of a job not run because the stage it starts from failed.
+fn blocked_reason(stage_id: &str, stage_name: &str, error: &str) -> String {
+    format!("stage {stage_id} ({stage_name}) failed: {error}")
+}
+
+/// Whether a stored or fresh error is a [`blocked_reason`].
+fn is_blocked(error: &str) -> bool {
+    error.starts_with("stage ") && error.contains(") failed: ")
+}
+
 fn report(cx: &Context, task: Task) -> JobReport {
     let label = task.node.label();
     let (outcome, wall_s) = match task.state {
@@ -219,5 +229,13 @@ fn report(cx: &Context, task: Task) -> JobReport {
         // Only a dependency cycle could leave a job waiting; the selection rules cycles out.
         TaskState::Waiting | TaskState::Running => (Outcome::failed("not run: what it starts from never finished"), None),
     };
-    JobReport { kind: label.kind, id: label.id.to_string(), name: label.name.to_string(), outcome, log: log_path(cx, task.node), wall_s }
+    JobReport {
+        kind: label.kind,
+        id: label.id.to_string(),
+        name: label.name.to_string(),
+        blocked: matches!(&outcome, Outcome::Failed { error, .. } if is_blocked(error)),
+        outcome,
+        log: log_path(cx, task.node),
+        wall_s,
+    }
 }

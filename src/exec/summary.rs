@@ -57,6 +57,8 @@ pub struct JobReport {
     pub id: String,
     pub name: String,
     pub outcome: Outcome,
+    /// Failed without running, because a stage it starts from failed.
+    pub blocked: bool,
     /// Its log.txt (which exists once it has run or failed).
     pub log: PathBuf,
     /// How long this invocation spent on it (None when it did not run now).
@@ -98,23 +100,33 @@ impl Summary {
         if stages > 0 {
             let _ = write!(out, "; {}", self.counts(JobKind::Stage, stages, "stage", "trained"));
         }
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let _ = writeln!(
             out,
-            "; {} jobs × {} threads; {}",
-            self.budget.jobs,
-            self.budget.threads_per_job,
+            "; {} × {}; {}",
+            plural(self.budget.jobs, "job"),
+            plural(self.budget.threads_per_job, "thread"),
             format_wall(self.wall.as_secs_f64())
         );
-        let earlier = self.failures().filter(|j| matches!(j.outcome, Outcome::Failed { earlier: true, .. })).count();
         if self.failures().next().is_some() {
             let _ = writeln!(out, "failed:");
-            for j in self.failures() {
+            for j in self.failures().filter(|j| !j.blocked) {
                 let Outcome::Failed { error, earlier } = &j.outcome else { continue };
                 let when = if *earlier { " (in an earlier invocation)" } else { "" };
                 let _ = writeln!(out, "  {} {} {}{when}: {error}\n      log: {}", j.kind.name(), j.id, j.name, j.log.display());
             }
-            if earlier > 0 {
-                let _ = writeln!(out, "{earlier} failed in an earlier invocation and were not rerun: add --retry-failed to rerun them");
+            let blocked = |kind| self.failures().filter(|j| j.blocked && j.kind == kind).count();
+            let (runs, stages) = (blocked(JobKind::Run), blocked(JobKind::Stage));
+            if runs + stages > 0 {
+                let what = match (runs, stages) {
+                    (r, 0) => plural(r, "run"),
+                    (0, s) => plural(s, "stage"),
+                    (r, s) => format!("{} and {}", plural(r, "run"), plural(s, "stage")),
+                };
+                let _ = writeln!(out, "  {what} not run because a stage they start from failed");
+            }
+            if self.failures().any(|j| matches!(j.outcome, Outcome::Failed { earlier: true, .. })) {
+                let _ = writeln!(out, "failures of an earlier invocation are not rerun unless you add --retry-failed");
             }
         }
         let _ = writeln!(out, "results: {}", self.dir.display());
