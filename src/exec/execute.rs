@@ -13,7 +13,7 @@ use super::lock::SweepLock;
 use super::progress::{Output, Progress};
 use super::schedule::{Policy, Schedule};
 use super::select::select;
-use super::store::{Store, write_json_atomic};
+use super::store::{self, Store, write_json_atomic};
 use super::summary::{Outcome, Summary};
 use super::worker::Worker;
 use crate::plan::{self, Plan, Run};
@@ -61,6 +61,7 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
     let sweep_dir = store.sweep_dir(&plan.sweep)?;
     std::fs::create_dir_all(&sweep_dir).with_context(|| format!("cannot create {}", sweep_dir.display()))?;
     let _lock = SweepLock::acquire(&sweep_dir)?;
+    store::remove_temp_files(&sweep_dir); // a killed writer's, now that no other process writes here
 
     let mut plan_json = plan::plan_json(plan);
     if let Value::Object(map) = &mut plan_json {
@@ -90,11 +91,13 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
         progress: &progress,
     };
     progress.note(&format!(
-        "{}: {} runs and {} stages selected; {} to compute, {} already done, {} failed earlier{}",
+        "{}: {} runs and {} stages selected; {} to compute ({} × {} threads), {} already done, {} failed earlier{}",
         plan.sweep,
         selection.runs.len(),
         selection.stages.len(),
         schedule.waiting(),
+        options.budget.jobs,
+        options.budget.threads_per_job,
         schedule.settled(|o| *o == Outcome::Cached),
         schedule.settled(Outcome::is_failed),
         if schedule.settled(Outcome::is_failed) > 0 { " (--retry-failed reruns them)" } else { "" }
@@ -121,5 +124,6 @@ fn write_params(dir: &std::path::Path, plan: &Plan, run: &Run) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    store::remove_temp_files(dir);
     write_json_atomic(&path, &params)
 }
