@@ -267,17 +267,23 @@ fn leftovers_of_a_killed_process_are_not_trusted() {
     let leftover = stages.join(format!("{}.tmp-999999-0", pim.id));
     fs::rename(f.stage_dir(pim), &leftover).unwrap();
     fs::remove_file(f.run_dir(f.run_named("mode=pim-finetune")).join("status.json")).unwrap();
+    // Killed between renaming a trained stage into place and writing its status.
+    let finetune = f.stage_of_kind(StageKind::Finetune);
+    fs::remove_file(f.stage_dir(finetune).join("status.json")).unwrap();
 
     let worker = TestWorker::default();
     let summary = execute(&f.plan, &worker, &f.options()).unwrap();
 
-    assert_eq!(worker.trained(), vec![pim.id.clone()]);
+    assert_eq!(worker.trained(), vec![finetune.id.clone(), pim.id.clone()]);
     let mut expected = vec![sram.id.clone(), reram.id.clone(), f.run_named("mode=pim-finetune").id.clone()];
     expected.sort();
     assert_eq!(worker.evaluated(), expected);
     assert!(summary.success());
     assert!(!leftover.exists() && !sram_dir.join(".status.json.tmp-999999-0").exists(), "leftovers are cleaned up");
     assert_eq!(read_json(&reram_status)["state"], "done");
+    assert_eq!(read_json(&f.stage_dir(finetune).join("status.json"))["state"], "done");
+    let names: Vec<_> = fs::read_dir(&stages).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp-") && !n.contains(".old-")), "{names:?}");
 }
 
 #[test]
