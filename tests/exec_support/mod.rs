@@ -136,10 +136,13 @@ impl Signal {
         self.1.notify_all();
     }
 
+    /// Waits for the signal; panics after 30 s, so that a broken test fails instead of hanging.
     pub fn wait(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut raised = self.0.lock().unwrap();
         while !*raised {
-            raised = self.1.wait(raised).unwrap();
+            let left = deadline.checked_duration_since(std::time::Instant::now()).expect("the signal never came");
+            raised = self.1.wait_timeout(raised, left).unwrap().0;
         }
     }
 }
