@@ -248,6 +248,35 @@ fn a_second_execution_on_a_locked_sweep_folder_is_refused() {
     assert!(execute(&f.plan, &TestWorker::default(), &f.options()).unwrap().success());
 }
 
+/// Another process (flock(1)) holds the sweep lock: refused, naming the holder recorded in the file; once that
+/// process is killed with SIGKILL, the OS has released the lock.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_lock_held_by_another_process_is_refused_until_that_process_is_killed() {
+    let f = Fixture::new(FLAT);
+    fs::create_dir_all(f.sweep_dir()).unwrap();
+    let lock = f.sweep_dir().join(".lock");
+    fs::write(&lock, r#"{"pid": 4242, "host": "elsewhere", "started": "2026-11-22T01:00:00Z"}"#).unwrap();
+    // --close: the lock stays with flock itself, not with the sleep it starts.
+    let spawned = std::process::Command::new("flock").arg("--close").arg(&lock).args(["sleep", "20"]).spawn();
+    let Ok(mut holder) = spawned else {
+        eprintln!("skipped: flock(1) is not installed");
+        return;
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fs::File::open(&lock).unwrap().try_lock().is_ok() {
+        assert!(std::time::Instant::now() < deadline, "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let err = execute(&f.plan, &TestWorker::default(), &f.options()).unwrap_err().to_string();
+    assert!(err.contains("pid 4242 on host elsewhere, since 2026-11-22T01:00:00Z"), "{err}");
+
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    assert!(execute(&f.plan, &TestWorker::default(), &f.options()).unwrap().success());
+}
+
 #[test]
 fn leftovers_of_a_killed_process_are_not_trusted() {
     let f = Fixture::new(STAGED);
