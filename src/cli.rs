@@ -62,6 +62,8 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Train and evaluate a sweep's runs, resuming what an earlier invocation left.
+    Run(crate::exec::cmd::RunArgs),
 }
 
 /// Entry point of the binary.
@@ -76,6 +78,7 @@ pub fn main() -> ExitCode {
             let time = std::time::Duration::from_secs_f64(seconds);
             exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time).map(|table| print!("{table}")))
         }
+        Command::Run(args) => crate::exec::cmd::run(args),
     }
 }
 
@@ -93,7 +96,7 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-fn report(diags: &[SweepDiagnostic]) {
+pub(crate) fn report(diags: &[SweepDiagnostic]) {
     let color = color();
     for d in diags {
         eprint!("{}", d.render(color));
@@ -101,7 +104,7 @@ fn report(diags: &[SweepDiagnostic]) {
 }
 
 /// Loads and expands a sweep, printing its diagnostics; None when it has errors.
-fn load_plan(path: &std::path::Path) -> Option<(sweep::Sweep, Plan)> {
+pub(crate) fn load_plan(path: &std::path::Path) -> Option<(sweep::Sweep, Plan)> {
     let loaded = match sweep::load(path) {
         Ok(l) => l,
         Err(diags) => {

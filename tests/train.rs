@@ -87,7 +87,7 @@ fn settings(epochs: usize, lr: f64, grad_clip: f64) -> TrainSettings {
 
 #[test]
 fn a_short_real_finetune_learns() {
-    let data = sst2_subset(320, 200);
+    let data = sst2_subset(256, 200);
     let model = &data.loaded.model;
     let eval_set = EvalSet { data: &data.eval, labels: &data.labels, batch_size: 50 };
     let mut losses = Vec::new();
@@ -97,9 +97,9 @@ fn a_short_real_finetune_learns() {
         }
     })
     .unwrap();
-    assert_eq!(losses.len(), 2 * 20);
+    assert_eq!(losses.len(), 2 * 16);
     let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
-    let last: f64 = losses[30..].iter().sum::<f64>() / 10.0;
+    let last: f64 = losses[22..].iter().sum::<f64>() / 10.0;
     assert!(last < first * 0.8, "the loss must fall: first 10 steps {first:.3}, last 10 {last:.3}");
     // Chance is 0.5; with 200 examples its standard error is sqrt(0.25/200) = 0.035: demand 4 of them.
     let accuracy = epochs.last().unwrap().eval.as_ref().unwrap().get("accuracy").unwrap();

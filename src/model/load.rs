@@ -177,6 +177,14 @@ pub fn load_model(
     })
 }
 
+/// The config and tokenizer of a model without its weights (the `random` technology draws them).
+pub fn load_model_config(source: &str, hub: &HubAccess) -> Result<(EncoderConfig, Tokenizer), ModelError> {
+    let source = ModelSource::parse(source);
+    let config = EncoderConfig::from_file(&source.file("config.json", hub)?)?;
+    let tokenizer = load_tokenizer(&source.file("tokenizer.json", hub)?)?;
+    Ok((config, tokenizer))
+}
+
 /// Reads `tokenizer.json` and removes fixed padding.
 pub fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
     let mut tokenizer = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {

@@ -35,4 +35,4 @@ pub use error::ModelError;
 pub use init::random_model;
 pub use inputs::EncoderInputs;
 pub use linear::{Digital, LinearForward, LinearLayer};
-pub use load::{HubAccess, LoadReport, LoadedModel, load_for_task, load_model};
+pub use load::{HubAccess, LoadReport, LoadedModel, load_for_task, load_model, load_model_config};
