@@ -15,9 +15,11 @@ use pimsweep::train::{Decay, EvalSet, OptimizerKind, TrainEvent, TrainSettings, 
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let task = args.next().context("usage: finetune TASK [--model ID] [--epochs N] [--lr X] [--batch-size N] [--seed N] [--max-seq-len N]")?;
+    let task =
+        args.next().context("usage: finetune TASK [--model ID] [--epochs N] [--lr X] [--batch-size N] [--seed N] [--max-seq-len N]")?;
     let task = Task::from_name(&task).with_context(|| format!("unknown task {task}"))?;
-    let (mut model_id, mut epochs, mut lr, mut batch_size, mut seed, mut max_len) = ("sentence-transformers/all-MiniLM-L6-v2".to_string(), 3, 2e-5, 16, 42u64, 128);
+    let (mut model_id, mut epochs, mut lr, mut batch_size, mut seed, mut max_len) =
+        ("sentence-transformers/all-MiniLM-L6-v2".to_string(), 3, 2e-5, 16, 42u64, 128);
     while let Some(flag) = args.next() {
         let value = args.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -39,7 +41,17 @@ fn main() -> Result<()> {
     let train = EncodedSplit::encode(&train_split, &encoder)?;
     let eval = EncodedSplit::encode(&eval_split, &encoder)?;
     let labels = eval_split.labels();
-    let settings = TrainSettings { epochs, lr, batch_size, weight_decay: 0.0, warmup_ratio: 0.0, grad_clip: 0.0, optimizer: OptimizerKind::AdamW, decay: Decay::Linear, seed };
+    let settings = TrainSettings {
+        epochs,
+        lr,
+        batch_size,
+        weight_decay: 0.0,
+        warmup_ratio: 0.0,
+        grad_clip: 0.0,
+        optimizer: OptimizerKind::AdamW,
+        decay: Decay::Linear,
+        seed,
+    };
     println!("{model_id} on {task}: {} train / {} eval examples, {settings:?}", train.len(), eval.len());
     let eval_set = EvalSet { data: &eval, labels: &labels, batch_size: 32 };
     finetune(&loaded.model, &loaded.model.vars(), task, &train, Some(&eval_set), &settings, &mut |event| {

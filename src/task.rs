@@ -4,9 +4,7 @@
 use std::fmt;
 
 /// One GLUE task (see docs/GLUE.md for the table this mirrors).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Cola,
@@ -104,13 +102,7 @@ impl Task {
     /// The splits the hub publishes for this task (`<split>-00000-of-00001.parquet`).
     pub fn splits(self) -> &'static [&'static str] {
         match self {
-            Task::Mnli => &[
-                "train",
-                "validation_matched",
-                "validation_mismatched",
-                "test_matched",
-                "test_mismatched",
-            ],
+            Task::Mnli => &["train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"],
             _ => &["train", "validation", "test"],
         }
     }

@@ -3,7 +3,10 @@
 //! a random classifier. Asserts the tables against metrics recomputed from predictions.parquet, resuming,
 //! `--only`, a failing run, and a run killed with SIGKILL mid-training.
 
+mod common;
 use std::path::{Path, PathBuf};
+
+use common::hf_home;
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
@@ -13,20 +16,14 @@ use pimsweep::model::load::load_tokenizer;
 use pimsweep::model::{EncoderConfig, random_model, save_checkpoint};
 use polars::prelude::*;
 
-fn hf_home() -> PathBuf {
-    match std::env::var_os("HF_HOME") {
-        Some(home) => PathBuf::from(home),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hf").canonicalize().expect("set HF_HOME or provide ../shared/hf"),
-    }
-}
-
 /// A 2-layer BERT with MiniLM's vocabulary and tokenizer, random weights, saved as a local checkpoint.
 fn tiny_model(dir: &Path) -> PathBuf {
     let json = r#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                    "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}"#;
     let config = EncoderConfig::from_json_str(json, Path::new("tiny.json")).unwrap();
     let model = random_model(&config, 2, 3, &Device::Cpu).unwrap();
-    let tokenizer_json = hf_hub::Cache::new(hf_home().join("hub")).model("sentence-transformers/all-MiniLM-L6-v2".into()).get("tokenizer.json").unwrap();
+    let tokenizer_json =
+        hf_hub::Cache::new(hf_home().join("hub")).model("sentence-transformers/all-MiniLM-L6-v2".into()).get("tokenizer.json").unwrap();
     let tokenizer = load_tokenizer(&tokenizer_json).unwrap();
     let out = dir.join("tiny-bert");
     save_checkpoint(&model, &tokenizer, &out).unwrap();
@@ -132,9 +129,12 @@ fn run_resume_and_tables_agree_with_predictions() {
         assert!((cell - accuracy).abs() < 1e-12, "{task}/{tech}: table {cell}, predictions {accuracy}");
     }
     let markdown = std::fs::read_to_string(sweep_dir(&s).join("tables/tiny.md")).unwrap();
-    assert!(markdown.contains("| original") && markdown.contains("| random") && markdown.contains("SST-2") && markdown.contains("Avg"), "{markdown}");
+    assert!(
+        markdown.contains("| original") && markdown.contains("| random") && markdown.contains("SST-2") && markdown.contains("Avg"),
+        "{markdown}"
+    );
     let results = read_parquet(&sweep_dir(&s).join("results.parquet"));
-    assert_eq!(results.height(), 4 * 2 + 4, "sst2: accuracy; mrpc: accuracy and f1 (per run)");
+    assert_eq!(results.height(), 2 + 2 * 2, "per run, sst2 has accuracy; mrpc has accuracy and f1");
 
     // A rerun computes nothing and rewrites no status.
     let before = finished_times(&s);
@@ -167,10 +167,9 @@ fn only_restricts_the_runs_and_their_stages() {
 fn a_failing_run_is_reported_and_the_others_finish() {
     let s = setup("grid { task sst2; technology original random; }", 120);
     // Point a second grid at a model that does not exist.
-    let text = std::fs::read_to_string(&s.sweep).unwrap().replace(
-        "    table",
-        "    grid { task sst2; technology original; model \"/nonexistent/model\"; }\n    table",
-    );
+    let text = std::fs::read_to_string(&s.sweep)
+        .unwrap()
+        .replace("    table", "    grid { task sst2; technology original; model \"/nonexistent/model\"; }\n    table");
     std::fs::write(&s.sweep, text).unwrap();
     let (ok, log) = run(&s, &[]);
     assert!(!ok, "a failed run must fail the command:\n{log}");
@@ -204,7 +203,8 @@ fn a_run_killed_mid_training_resumes_to_the_same_tables() {
     let stages = s.results.join(".store/stages");
     let start = Instant::now();
     let training = loop {
-        let busy = std::fs::read_dir(&stages).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(".tmp-"))).unwrap_or(false);
+        let busy =
+            std::fs::read_dir(&stages).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(".tmp-"))).unwrap_or(false);
         if busy || start.elapsed() > Duration::from_secs(120) {
             break busy;
         }

@@ -1,20 +1,16 @@
 //! The training loop: the optimizer's parameter groups and clipping, divergence detection, and a short real
 //! fine-tune of all-MiniLM-L6-v2 on an SST-2 subset whose loss must fall and whose accuracy must beat chance.
 
-use std::path::{Path, PathBuf};
+mod common;
+use std::path::Path;
+
+use common::hf_home;
 
 use candle_core::{Device, Tensor};
 use pimsweep::data::{EncodedSplit, GlueHub, TextEncoder};
 use pimsweep::model::{EncoderConfig, HubAccess, load_for_task, random_model};
 use pimsweep::task::Task;
 use pimsweep::train::{Decay, EvalSet, Optimizer, OptimizerKind, TrainEvent, TrainSettings, finetune};
-
-fn hf_home() -> PathBuf {
-    match std::env::var_os("HF_HOME") {
-        Some(home) => PathBuf::from(home),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/hf").canonicalize().expect("set HF_HOME or provide ../shared/hf"),
-    }
-}
 
 fn tiny_model() -> pimsweep::model::SequenceClassifier {
     let json = r#"{"model_type": "bert", "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -36,10 +32,12 @@ fn adamw_decays_weights_but_not_biases_or_layernorm() {
     opt.step(&mut grads).unwrap();
     let mut decayed = 0;
     for ((name, var), old) in vars.iter().zip(&before) {
-        let ratio = (var.as_tensor() - &(old * (1.0 - lr * wd)).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let ratio =
+            (var.as_tensor() - &(old * (1.0 - lr * wd)).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         let unchanged = (var.as_tensor() - old).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         if pimsweep::train::exempt_from_decay(name) {
-            assert_eq!(unchanged, 0.0, "{name} must not decay");
+            // Only the negligible Adam step of a 1e-20 gradient (~lr·1e-12) moves it.
+            assert!(unchanged < 1e-9, "{name} must not decay: moved {unchanged}");
         } else {
             assert!(ratio < 1e-6, "{name} must be scaled by 1 - lr·wd");
             decayed += 1;
@@ -59,7 +57,10 @@ fn clipping_scales_gradients_to_the_max_norm() {
     // Every gradient element is 3, so the global norm is 3·sqrt(n).
     let norm = opt.clip_grad_norm(&mut grads, 1.0).unwrap();
     assert!((norm - 3.0 * (n as f64).sqrt()).abs() < 1e-3 * norm);
-    let after: f64 = vars.iter().map(|(_, v)| grads.get(v.as_tensor()).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64).sum();
+    let after: f64 = vars
+        .iter()
+        .map(|(_, v)| grads.get(v.as_tensor()).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64)
+        .sum();
     assert!((after.sqrt() - 1.0).abs() < 1e-4, "{}", after.sqrt());
 }
 
@@ -78,29 +79,43 @@ fn sst2_subset(n_train: usize, n_eval: usize) -> Sst2 {
     let train = glue.load(Task::Sst2, "train").unwrap().subsample(n_train, 0);
     let eval = glue.load(Task::Sst2, "validation").unwrap().subsample(n_eval, 0);
     let encoder = TextEncoder::new(loaded.tokenizer.clone(), 64, "minilm").unwrap();
-    Sst2 { train: EncodedSplit::encode(&train, &encoder).unwrap(), eval: EncodedSplit::encode(&eval, &encoder).unwrap(), labels: eval.labels(), loaded }
+    Sst2 {
+        train: EncodedSplit::encode(&train, &encoder).unwrap(),
+        eval: EncodedSplit::encode(&eval, &encoder).unwrap(),
+        labels: eval.labels(),
+        loaded,
+    }
 }
 
 fn settings(epochs: usize, lr: f64, grad_clip: f64) -> TrainSettings {
-    TrainSettings { epochs, lr, batch_size: 16, weight_decay: 0.0, warmup_ratio: 0.0, grad_clip, optimizer: OptimizerKind::AdamW, decay: Decay::Linear, seed: 42 }
+    TrainSettings {
+        epochs,
+        lr,
+        batch_size: 16,
+        weight_decay: 0.0,
+        warmup_ratio: 0.0,
+        grad_clip,
+        optimizer: OptimizerKind::AdamW,
+        decay: Decay::Linear,
+        seed: 42,
+    }
 }
 
 #[test]
 fn a_short_real_finetune_learns() {
-    let data = sst2_subset(256, 200);
+    let data = sst2_subset(320, 200);
     let model = &data.loaded.model;
     let eval_set = EvalSet { data: &data.eval, labels: &data.labels, batch_size: 50 };
     let mut losses = Vec::new();
-    let epochs = finetune(model, &model.vars(), Task::Sst2, &data.train, Some(&eval_set), &settings(2, 1e-4, 1.0), &mut |e| {
+    let epochs = finetune(model, &model.vars(), Task::Sst2, &data.train, Some(&eval_set), &settings(3, 1e-4, 1.0), &mut |e| {
         if let TrainEvent::Step { loss, .. } = e {
             losses.push(loss);
         }
     })
     .unwrap();
-    assert_eq!(losses.len(), 2 * 16);
-    let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
-    let last: f64 = losses[22..].iter().sum::<f64>() / 10.0;
-    assert!(last < first * 0.8, "the loss must fall: first 10 steps {first:.3}, last 10 {last:.3}");
+    assert_eq!(losses.len(), 3 * 20);
+    let (first, last) = (epochs[0].mean_loss, epochs[2].mean_loss);
+    assert!(last < first * 0.8, "the loss must fall: epoch 1 {first:.3}, epoch 3 {last:.3}");
     // Chance is 0.5; with 200 examples its standard error is sqrt(0.25/200) = 0.035: demand 4 of them.
     let accuracy = epochs.last().unwrap().eval.as_ref().unwrap().get("accuracy").unwrap();
     assert!(accuracy > 0.5 + 4.0 * 0.035, "accuracy {accuracy}");

@@ -77,27 +77,16 @@ impl Batch {
 impl EncodedSplit {
     /// Tokenises every example of `split` (in parallel), keeping only ids, type ids and labels.
     pub fn encode(split: &Split, encoder: &TextEncoder) -> Result<EncodedSplit> {
-        let mut encoded = EncodedSplit {
-            ids: Vec::new(),
-            type_ids: Vec::new(),
-            starts: vec![0],
-            labels: typed_labels(split)?,
-            pad_id: encoder.pad_id(),
-        };
+        let mut encoded =
+            EncodedSplit { ids: Vec::new(), type_ids: Vec::new(), starts: vec![0], labels: typed_labels(split)?, pad_id: encoder.pad_id() };
         for chunk in split.examples.chunks(ENCODE_CHUNK) {
             let chunk: Vec<_> = chunk
                 .par_iter()
                 .map(|example| {
                     encoder.encode_example(example).map_err(|e| match e {
-                        DataError::Tokenizer {
+                        DataError::Tokenizer { source_name, problem } => DataError::Tokenizer {
                             source_name,
-                            problem,
-                        } => DataError::Tokenizer {
-                            source_name,
-                            problem: format!(
-                                "{} example idx {}: {problem}",
-                                split.origin, example.idx
-                            ),
+                            problem: format!("{} example idx {}: {problem}", split.origin, example.idx),
                         },
                         other => other,
                     })
@@ -145,29 +134,18 @@ impl EncodedSplit {
     /// Batches of `batch_size` examples (the last may be smaller) in `order`.
     pub fn batches(&self, batch_size: usize, order: Order) -> Result<Batches<'_>> {
         if batch_size == 0 {
-            return Err(DataError::InvalidArgument(
-                "batch size must be at least 1".into(),
-            ));
+            return Err(DataError::InvalidArgument("batch size must be at least 1".into()));
         }
         let mut positions: Vec<usize> = (0..self.len()).collect();
         if let Order::Shuffled { seed, epoch } = order {
             positions.shuffle(&mut epoch_rng(seed, epoch));
         }
-        Ok(Batches {
-            split: self,
-            positions,
-            batch_size,
-            next: 0,
-        })
+        Ok(Batches { split: self, positions, batch_size, next: 0 })
     }
 
     /// Pads the examples at `positions` to their longest length.
     fn pad(&self, positions: &[usize]) -> Batch {
-        let seq_len = positions
-            .iter()
-            .map(|&i| self.ids(i).len())
-            .max()
-            .unwrap_or(0);
+        let seq_len = positions.iter().map(|&i| self.ids(i).len()).max().unwrap_or(0);
         let cells = positions.len() * seq_len;
         let mut input_ids = Vec::with_capacity(cells);
         let mut attention_mask = Vec::with_capacity(cells);
@@ -183,22 +161,10 @@ impl EncodedSplit {
             token_type_ids.extend(std::iter::repeat_n(0, padding));
         }
         let labels = match &self.labels {
-            BatchLabels::Classes(all) => {
-                BatchLabels::Classes(positions.iter().map(|&i| all[i]).collect())
-            }
-            BatchLabels::Scores(all) => {
-                BatchLabels::Scores(positions.iter().map(|&i| all[i]).collect())
-            }
+            BatchLabels::Classes(all) => BatchLabels::Classes(positions.iter().map(|&i| all[i]).collect()),
+            BatchLabels::Scores(all) => BatchLabels::Scores(positions.iter().map(|&i| all[i]).collect()),
         };
-        Batch {
-            input_ids,
-            attention_mask,
-            token_type_ids,
-            batch_size: positions.len(),
-            seq_len,
-            labels,
-            positions: positions.to_vec(),
-        }
+        Batch { input_ids, attention_mask, token_type_ids, batch_size: positions.len(), seq_len, labels, positions: positions.to_vec() }
     }
 }
 
@@ -235,10 +201,7 @@ impl ExactSizeIterator for Batches<'_> {}
 /// The split's labels as one typed vector; a label of the wrong kind for the task is an error.
 fn typed_labels(split: &Split) -> Result<BatchLabels> {
     let wrong_kind = |idx: i64, label: Label| {
-        DataError::InvalidArgument(format!(
-            "{} example idx {idx}: label {label:?} does not fit task {}",
-            split.origin, split.task
-        ))
+        DataError::InvalidArgument(format!("{} example idx {idx}: label {label:?} does not fit task {}", split.origin, split.task))
     };
     let examples = split.examples.iter();
     Ok(if split.task.is_regression() {
@@ -304,14 +267,7 @@ mod tests {
     #[test]
     fn pads_each_batch_to_its_longest_row() {
         // MiniLM ids: hello 7592, world 2088, "." 1012; [CLS] 101, [SEP] 102, [PAD] 0.
-        let split = pairs(
-            &[
-                ("hello", "world"),
-                ("hello world .", "hello"),
-                ("world", "world"),
-            ],
-            &[0, 1, 1],
-        );
+        let split = pairs(&[("hello", "world"), ("hello world .", "hello"), ("world", "world")], &[0, 1, 1]);
         let encoded = EncodedSplit::encode(&split, &minilm(128)).unwrap();
         assert_eq!(encoded.ids(0), [101, 7592, 102, 2088, 102]);
         assert_eq!(encoded.type_ids(1), [0, 0, 0, 0, 0, 1, 1]);
@@ -344,22 +300,11 @@ mod tests {
 
     #[test]
     fn shuffle_is_seeded_per_epoch() {
-        let texts: Vec<(String, String)> = (0..40)
-            .map(|i| (format!("a {i}"), format!("b {i}")))
-            .collect();
-        let texts: Vec<(&str, &str)> = texts
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
+        let texts: Vec<(String, String)> = (0..40).map(|i| (format!("a {i}"), format!("b {i}"))).collect();
+        let texts: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let split = pairs(&texts, &[0; 40]);
         let encoded = EncodedSplit::encode(&split, &minilm(32)).unwrap();
-        let order = |order: Order| -> Vec<usize> {
-            encoded
-                .batches(8, order)
-                .unwrap()
-                .flat_map(|b| b.positions)
-                .collect()
-        };
+        let order = |order: Order| -> Vec<usize> { encoded.batches(8, order).unwrap().flat_map(|b| b.positions).collect() };
         let epoch0 = order(Order::Shuffled { seed: 1, epoch: 0 });
         assert_eq!(epoch0, order(Order::Shuffled { seed: 1, epoch: 0 }));
         assert_ne!(epoch0, order(Order::Shuffled { seed: 1, epoch: 1 }));
@@ -367,11 +312,7 @@ mod tests {
         assert_ne!(epoch0, (0..40).collect::<Vec<_>>());
         let mut sorted = epoch0.clone();
         sorted.sort_unstable();
-        assert_eq!(
-            sorted,
-            (0..40).collect::<Vec<_>>(),
-            "a permutation: every example once"
-        );
+        assert_eq!(sorted, (0..40).collect::<Vec<_>>(), "a permutation: every example once");
         assert_eq!(order(Order::Sequential), (0..40).collect::<Vec<_>>());
     }
 
@@ -400,18 +341,11 @@ mod tests {
         assert_eq!(encoded.len(), 1500);
         let mut rows = 0;
         for batch in encoded.batches(64, Order::Sequential).unwrap() {
-            let longest = batch
-                .positions
-                .iter()
-                .map(|&i| encoded.ids(i).len())
-                .max()
-                .unwrap();
+            let longest = batch.positions.iter().map(|&i| encoded.ids(i).len()).max().unwrap();
             assert_eq!(batch.seq_len, longest);
             assert!(batch.seq_len <= 24);
             assert_eq!(batch.input_ids.len(), batch.batch_size * batch.seq_len);
-            let BatchLabels::Scores(scores) = &batch.labels else {
-                panic!("STS-B batches carry scores")
-            };
+            let BatchLabels::Scores(scores) = &batch.labels else { panic!("STS-B batches carry scores") };
             for (&score, &i) in scores.iter().zip(&batch.positions) {
                 assert_eq!(Label::Score(score), split.examples[i].label);
             }

@@ -36,10 +36,8 @@ impl TextEncoder {
     /// special tokens.
     pub fn from_file(path: &Path, max_len: usize) -> Result<TextEncoder> {
         let source_name = path.display().to_string();
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
-            source_name: source_name.clone(),
-            problem: format!("cannot load: {e}"),
-        })?;
+        let tokenizer = Tokenizer::from_file(path)
+            .map_err(|e| DataError::Tokenizer { source_name: source_name.clone(), problem: format!("cannot load: {e}") })?;
         TextEncoder::new(tokenizer, max_len, &source_name)
     }
 
@@ -49,33 +47,17 @@ impl TextEncoder {
     /// in its vocabulary; [`TextEncoder::with_pad_id`] overrides it (e.g. with the model config's
     /// `pad_token_id`).
     pub fn new(mut tokenizer: Tokenizer, max_len: usize, source_name: &str) -> Result<TextEncoder> {
-        let problem = |problem: String| DataError::Tokenizer {
-            source_name: source_name.to_string(),
-            problem,
-        };
+        let problem = |problem: String| DataError::Tokenizer { source_name: source_name.to_string(), problem };
         let pad_id = tokenizer
             .get_padding()
             .map(|padding| padding.pad_id)
-            .or_else(|| {
-                PAD_TOKENS
-                    .iter()
-                    .find_map(|token| tokenizer.token_to_id(token))
-            })
-            .ok_or_else(|| {
-                problem(format!(
-                    "no padding section and none of {PAD_TOKENS:?} in the vocabulary"
-                ))
-            })?;
+            .or_else(|| PAD_TOKENS.iter().find_map(|token| tokenizer.token_to_id(token)))
+            .ok_or_else(|| problem(format!("no padding section and none of {PAD_TOKENS:?} in the vocabulary")))?;
         tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| problem(format!("cannot disable truncation: {e}")))?;
+        tokenizer.with_truncation(None).map_err(|e| problem(format!("cannot disable truncation: {e}")))?;
 
         // Truncation subtracts the template's special tokens from max_len; leave room for content.
-        let specials = tokenizer
-            .encode_fast(("", ""), true)
-            .map_err(|e| problem(format!("cannot apply the pair template: {e}")))?
-            .len();
+        let specials = tokenizer.encode_fast(("", ""), true).map_err(|e| problem(format!("cannot apply the pair template: {e}")))?.len();
         if max_len <= specials {
             return Err(DataError::InvalidArgument(format!(
                 "max length {max_len} leaves no room for text: the pair template alone has {specials} tokens"
@@ -89,12 +71,7 @@ impl TextEncoder {
                 stride: 0,
             }))
             .map_err(|e| problem(format!("cannot set truncation: {e}")))?;
-        Ok(TextEncoder {
-            tokenizer,
-            max_len,
-            pad_id,
-            source_name: source_name.to_string(),
-        })
+        Ok(TextEncoder { tokenizer, max_len, pad_id, source_name: source_name.to_string() })
     }
 
     /// Overrides the pad id used by the batcher.
@@ -124,14 +101,8 @@ impl TextEncoder {
             None => self.tokenizer.encode_fast(text_a, true),
             Some(text_b) => self.tokenizer.encode_fast((text_a, text_b), true),
         }
-        .map_err(|e| DataError::Tokenizer {
-            source_name: self.source_name.clone(),
-            problem: format!("cannot encode {text_a:?}: {e}"),
-        })?;
-        Ok(Encoded {
-            ids: encoding.get_ids().to_vec(),
-            type_ids: encoding.get_type_ids().to_vec(),
-        })
+        .map_err(|e| DataError::Tokenizer { source_name: self.source_name.clone(), problem: format!("cannot encode {text_a:?}: {e}") })?;
+        Ok(Encoded { ids: encoding.get_ids().to_vec(), type_ids: encoding.get_type_ids().to_vec() })
     }
 
     /// Encodes an example's text (pair when it has two).
@@ -164,35 +135,28 @@ mod tests {
             text_a: "it 's a charming and often affecting journey . ",
             text_b: None,
             max_len: 128,
-            ids: &[
-                101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102,
-            ],
+            ids: &[101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102],
             type_ids: &[0; 12],
         },
         Golden {
             text_a: "The sailors rode the breeze clear of the rocks.",
             text_b: None,
             max_len: 128,
-            ids: &[
-                101, 1996, 11279, 8469, 1996, 9478, 3154, 1997, 1996, 5749, 1012, 102,
-            ],
+            ids: &[101, 1996, 11279, 8469, 1996, 9478, 3154, 1997, 1996, 5749, 1012, 102],
             type_ids: &[0; 12],
         },
         Golden {
             text_a: "He said the foodservice pie business doesn't fit the company's long-term growth strategy.",
-            text_b: Some(
-                "\"The foodservice pie business does not fit our long-term growth strategy.",
-            ),
+            text_b: Some("\"The foodservice pie business does not fit our long-term growth strategy."),
             max_len: 128,
             ids: &[
-                101, 2002, 2056, 1996, 9440, 2121, 7903, 2063, 11345, 2449, 2987, 1005, 1056, 4906,
-                1996, 2194, 1005, 1055, 2146, 1011, 2744, 3930, 5656, 1012, 102, 1000, 1996, 9440,
-                2121, 7903, 2063, 11345, 2449, 2515, 2025, 4906, 2256, 2146, 1011, 2744, 3930,
-                5656, 1012, 102,
+                101, 2002, 2056, 1996, 9440, 2121, 7903, 2063, 11345, 2449, 2987, 1005, 1056, 4906, 1996, 2194, 1005, 1055, 2146, 1011,
+                2744, 3930, 5656, 1012, 102, 1000, 1996, 9440, 2121, 7903, 2063, 11345, 2449, 2515, 2025, 4906, 2256, 2146, 1011, 2744,
+                3930, 5656, 1012, 102,
             ],
             type_ids: &[
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1,
-                1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1,
             ],
         },
         Golden {
@@ -200,19 +164,12 @@ mod tests {
             text_b: Some("A man wearing a hard hat is dancing."),
             max_len: 128,
             ids: &[
-                101, 1037, 2158, 2007, 1037, 2524, 6045, 2003, 5613, 1012, 102, 1037, 2158, 4147,
-                1037, 2524, 6045, 2003, 5613, 1012, 102,
+                101, 1037, 2158, 2007, 1037, 2524, 6045, 2003, 5613, 1012, 102, 1037, 2158, 4147, 1037, 2524, 6045, 2003, 5613, 1012, 102,
             ],
-            type_ids: &[
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-            ],
+            type_ids: &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         },
         Golden {
-            text_a: "Café naïve — RÉSUMÉ",
-            text_b: None,
-            max_len: 128,
-            ids: &[101, 7668, 15743, 1517, 13746, 102],
-            type_ids: &[0; 6],
+            text_a: "Café naïve — RÉSUMÉ", text_b: None, max_len: 128, ids: &[101, 7668, 15743, 1517, 13746, 102], type_ids: &[0; 6]
         },
         // Longest-first: 16 − 3 specials = 13 content tokens; the 6-token hypothesis is kept whole and the
         // long premise is cut to 7.
@@ -221,10 +178,7 @@ mod tests {
                      according to the Christopher Reeve Foundation.",
             text_b: Some("Christopher Reeve had an accident."),
             max_len: 16,
-            ids: &[
-                101, 11271, 20726, 1010, 1996, 7794, 1997, 1996, 102, 5696, 20726, 2018, 2019,
-                4926, 1012, 102,
-            ],
+            ids: &[101, 11271, 20726, 1010, 1996, 7794, 1997, 1996, 102, 5696, 20726, 2018, 2019, 4926, 1012, 102],
             type_ids: &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1],
         },
     ];
@@ -232,9 +186,7 @@ mod tests {
     #[test]
     fn minilm_ids_match_reference_tokenizers() {
         for case in GOLDEN {
-            let encoded = minilm(case.max_len)
-                .encode(case.text_a, case.text_b)
-                .unwrap();
+            let encoded = minilm(case.max_len).encode(case.text_a, case.text_b).unwrap();
             assert_eq!(encoded.ids, case.ids, "{:?}", case.text_a);
             assert_eq!(encoded.type_ids, case.type_ids, "{:?}", case.text_a);
         }
@@ -244,18 +196,8 @@ mod tests {
     fn saved_padding_is_off_and_pad_id_kept() {
         // tokenizer.json pads everything to 128; after loading, lengths follow the text.
         let encoder = minilm(128);
-        assert_eq!(
-            encoder.encode("Hello.", None).unwrap().ids,
-            [101, 7592, 1012, 102]
-        );
-        assert_eq!(
-            encoder
-                .encode("Hello there, world.", None)
-                .unwrap()
-                .ids
-                .len(),
-            7
-        );
+        assert_eq!(encoder.encode("Hello.", None).unwrap().ids, [101, 7592, 1012, 102]);
+        assert_eq!(encoder.encode("Hello there, world.", None).unwrap().ids.len(), 7);
         assert_eq!(encoder.pad_id(), 0);
         assert!(encoder.tokenizer().get_padding().is_none());
         assert_eq!(encoder.with_pad_id(5).pad_id(), 5);
@@ -272,10 +214,7 @@ mod tests {
             assert_eq!(pair.ids.len(), max_len);
             // Equal lengths: longest-first leaves both halves about the same size.
             let second = pair.type_ids.iter().filter(|&&t| t == 1).count();
-            assert!(
-                second.abs_diff(max_len - second) <= 2,
-                "{second} of {max_len}"
-            );
+            assert!(second.abs_diff(max_len - second) <= 2, "{second} of {max_len}");
         }
         // The tokenizer.json truncated at 128; 302 tokens prove our limit replaced it.
         assert_eq!(minilm(512).encode(&long, None).unwrap().ids.len(), 302);
@@ -285,20 +224,13 @@ mod tests {
     fn max_len_must_leave_room_for_text() {
         let err = TextEncoder::from_file(&minilm_tokenizer_json(), 3).unwrap_err();
         assert!(matches!(err, DataError::InvalidArgument(_)), "{err}");
-        assert!(
-            err.to_string().contains("pair template alone has 3 tokens"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("pair template alone has 3 tokens"), "{err}");
     }
 
     #[test]
     fn missing_tokenizer_file_names_the_path() {
-        let err =
-            TextEncoder::from_file(Path::new("/nonexistent/tokenizer.json"), 128).unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/tokenizer.json"),
-            "{err}"
-        );
+        let err = TextEncoder::from_file(Path::new("/nonexistent/tokenizer.json"), 128).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/tokenizer.json"), "{err}");
     }
 
     /// A RoBERTa-style tokenizer.json: word-level vocabulary, `RobertaProcessing` template, no padding

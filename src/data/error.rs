@@ -15,44 +15,23 @@ use crate::task::Task;
 pub enum DataError {
     /// A file could not be opened or read.
     #[error("{}: {cause}", path.display())]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
 
     /// A file is not readable Parquet.
     #[error("{}: cannot read Parquet: {cause}", path.display())]
-    Parquet {
-        path: PathBuf,
-        cause: polars::error::PolarsError,
-    },
+    Parquet { path: PathBuf, cause: polars::error::PolarsError },
 
     /// A Parquet file or TSV header lacks a column the task needs.
     #[error("{}: missing column `{column}` (expected {expected}; columns present: {present})", path.display())]
-    MissingColumn {
-        path: PathBuf,
-        column: String,
-        expected: String,
-        present: String,
-    },
+    MissingColumn { path: PathBuf, column: String, expected: String, present: String },
 
     /// A Parquet column has the wrong data type.
     #[error("{}: column `{column}` has type {found}, expected {expected}", path.display())]
-    ColumnType {
-        path: PathBuf,
-        column: String,
-        found: String,
-        expected: String,
-    },
+    ColumnType { path: PathBuf, column: String, found: String, expected: String },
 
     /// A Parquet value is null or out of range.
     #[error("{}: column `{column}`, row {row}: {problem}", path.display())]
-    BadValue {
-        path: PathBuf,
-        column: String,
-        row: usize,
-        problem: String,
-    },
+    BadValue { path: PathBuf, column: String, row: usize, problem: String },
 
     /// Offline, and the split's file is not in the hub cache.
     #[error(
@@ -60,13 +39,7 @@ pub enum DataError {
          and HF_HUB_OFFLINE is set (unset it to download, or point HF_HOME at a cache that has it)",
         cache.display()
     )]
-    NotCached {
-        dataset: String,
-        task: Task,
-        split: String,
-        file: String,
-        cache: PathBuf,
-    },
+    NotCached { dataset: String, task: Task, split: String, file: String, cache: PathBuf },
 
     /// Downloading from the hub failed.
     #[error("dataset `{dataset}`: {action} (Hugging Face hub): {cause}")]
@@ -79,11 +52,7 @@ pub enum DataError {
 
     /// A TSV line is malformed (field count, label, encoding).
     #[error("{}:{line}: {problem}", path.display())]
-    Tsv {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
+    Tsv { path: PathBuf, line: usize, problem: String },
 
     /// The task has no split of that name.
     #[error("task `{task}` has no split `{split}` (known: {})", task.splits().join(", "))]
@@ -91,10 +60,7 @@ pub enum DataError {
 
     /// Loading or applying a tokenizer failed.
     #[error("tokenizer {source_name}: {problem}")]
-    Tokenizer {
-        source_name: String,
-        problem: String,
-    },
+    Tokenizer { source_name: String, problem: String },
 
     /// Inputs a metric cannot score (empty, mismatched, hidden labels, non-finite values).
     #[error("metric: {0}")]
@@ -110,12 +76,5 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
 /// Validates a split name against the task's published splits.
 pub(crate) fn check_split(task: Task, split: &str) -> Result<()> {
-    if task.splits().contains(&split) {
-        Ok(())
-    } else {
-        Err(DataError::UnknownSplit {
-            task,
-            split: split.to_string(),
-        })
-    }
+    if task.splits().contains(&split) { Ok(()) } else { Err(DataError::UnknownSplit { task, split: split.to_string() }) }
 }

@@ -38,26 +38,17 @@ impl GlueHub {
         if offline_from_env() {
             return Ok(GlueHub::offline(Cache::from_env(), dataset));
         }
-        let api = ApiBuilder::from_env()
-            .with_progress(false)
-            .build()
-            .map_err(|cause| DataError::Hub {
-                dataset: dataset.to_string(),
-                action: "cannot set up the download client".into(),
-                cause: cause.to_string(),
-            })?;
-        Ok(GlueHub {
+        let api = ApiBuilder::from_env().with_progress(false).build().map_err(|cause| DataError::Hub {
             dataset: dataset.to_string(),
-            access: Access::Online(api),
-        })
+            action: "cannot set up the download client".into(),
+            cause: cause.to_string(),
+        })?;
+        Ok(GlueHub { dataset: dataset.to_string(), access: Access::Online(api) })
     }
 
     /// Reads only from `cache` (a `HF_HOME/hub` directory), never the network.
     pub fn offline(cache: Cache, dataset: &str) -> GlueHub {
-        GlueHub {
-            dataset: dataset.to_string(),
-            access: Access::Offline(cache),
-        }
+        GlueHub { dataset: dataset.to_string(), access: Access::Offline(cache) }
     }
 
     /// The dataset id, e.g. `nyu-mll/glue`.
@@ -70,26 +61,18 @@ impl GlueHub {
         check_split(task, split)?;
         let file = split_file(task, split);
         match &self.access {
-            Access::Offline(cache) => {
-                cache
-                    .dataset(self.dataset.clone())
-                    .get(&file)
-                    .ok_or_else(|| DataError::NotCached {
-                        dataset: self.dataset.clone(),
-                        task,
-                        split: split.to_string(),
-                        file: file.clone(),
-                        cache: cache.path().clone(),
-                    })
-            }
-            Access::Online(api) => api
-                .dataset(self.dataset.clone())
-                .get(&file)
-                .map_err(|cause| DataError::Hub {
-                    dataset: self.dataset.clone(),
-                    action: format!("cannot fetch `{file}`"),
-                    cause: cause.to_string(),
-                }),
+            Access::Offline(cache) => cache.dataset(self.dataset.clone()).get(&file).ok_or_else(|| DataError::NotCached {
+                dataset: self.dataset.clone(),
+                task,
+                split: split.to_string(),
+                file: file.clone(),
+                cache: cache.path().clone(),
+            }),
+            Access::Online(api) => api.dataset(self.dataset.clone()).get(&file).map_err(|cause| DataError::Hub {
+                dataset: self.dataset.clone(),
+                action: format!("cannot fetch `{file}`"),
+                cause: cause.to_string(),
+            }),
         }
     }
 
@@ -111,10 +94,7 @@ fn offline_from_env() -> bool {
 
 /// Boolean environment values as `huggingface_hub` reads them: 1/true/yes/on, any case.
 fn is_truthy(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
+    matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
 #[cfg(test)]
@@ -126,22 +106,13 @@ mod tests {
     #[test]
     fn validation_row_counts_match_glue() {
         let glue = offline_glue();
-        for (task, rows) in [
-            (Task::Cola, 1043),
-            (Task::Sst2, 872),
-            (Task::Mrpc, 408),
-            (Task::Stsb, 1500),
-            (Task::Rte, 277),
-            (Task::Qnli, 5463),
-        ] {
+        for (task, rows) in
+            [(Task::Cola, 1043), (Task::Sst2, 872), (Task::Mrpc, 408), (Task::Stsb, 1500), (Task::Rte, 277), (Task::Qnli, 5463)]
+        {
             let split = glue.load(task, "validation").unwrap();
             assert_eq!(split.len(), rows, "{task}");
             assert!(split.has_labels(), "{task}");
-            assert!(
-                split.origin.ends_with(&split_file(task, "validation")),
-                "{}",
-                split.origin
-            );
+            assert!(split.origin.ends_with(&split_file(task, "validation")), "{}", split.origin);
         }
     }
 
@@ -152,29 +123,18 @@ mod tests {
         let first = |task, split| glue.load(task, split).unwrap().examples.swap_remove(0);
         assert_eq!(
             first(Task::Cola, "validation"),
-            Example {
-                idx: 0,
-                text_a: "The sailors rode the breeze clear of the rocks.".into(),
-                text_b: None,
-                label: Label::Class(1),
-            }
+            Example { idx: 0, text_a: "The sailors rode the breeze clear of the rocks.".into(), text_b: None, label: Label::Class(1) }
         );
         assert_eq!(
             first(Task::Sst2, "train"),
-            Example {
-                idx: 0,
-                text_a: "hide new secretions from the parental units ".into(),
-                text_b: None,
-                label: Label::Class(0),
-            }
+            Example { idx: 0, text_a: "hide new secretions from the parental units ".into(), text_b: None, label: Label::Class(0) }
         );
         // MRPC validation keeps the idx of msr_paraphrase_train.txt and an unbalanced leading quote.
         assert_eq!(
             first(Task::Mrpc, "validation"),
             Example {
                 idx: 9,
-                text_a: "He said the foodservice pie business doesn't fit the company's long-term growth strategy."
-                    .into(),
+                text_a: "He said the foodservice pie business doesn't fit the company's long-term growth strategy.".into(),
                 text_b: Some("\"The foodservice pie business does not fit our long-term growth strategy.".into()),
                 label: Label::Class(1),
             }
@@ -198,10 +158,7 @@ mod tests {
             }
         );
         let rte = first(Task::Rte, "validation");
-        assert_eq!(
-            rte.text_b.as_deref(),
-            Some("Christopher Reeve had an accident.")
-        );
+        assert_eq!(rte.text_b.as_deref(), Some("Christopher Reeve had an accident."));
         assert_eq!(rte.label, Label::Class(1)); // not_entailment
     }
 
@@ -218,24 +175,13 @@ mod tests {
 
     #[test]
     fn split_missing_offline_is_a_clear_error() {
-        let err = offline_glue()
-            .load(Task::Mnli, "validation_matched")
-            .unwrap_err();
+        let err = offline_glue().load(Task::Mnli, "validation_matched").unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, DataError::NotCached { .. }), "{message}");
-        for part in [
-            "nyu-mll/glue",
-            "`mnli`",
-            "`validation_matched`",
-            "not cached",
-            "HF_HUB_OFFLINE",
-        ] {
+        for part in ["nyu-mll/glue", "`mnli`", "`validation_matched`", "not cached", "HF_HUB_OFFLINE"] {
             assert!(message.contains(part), "{part} missing from: {message}");
         }
-        let err = offline_glue()
-            .load(Task::Qnli, "train")
-            .unwrap_err()
-            .to_string();
+        let err = offline_glue().load(Task::Qnli, "train").unwrap_err().to_string();
         assert!(err.contains("qnli/train-00000-of-00001.parquet"), "{err}");
     }
 
@@ -252,10 +198,7 @@ mod tests {
     #[test]
     fn unknown_split_is_rejected_before_any_lookup() {
         let err = offline_glue().load(Task::Rte, "dev").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "task `rte` has no split `dev` (known: train, validation, test)"
-        );
+        assert_eq!(err.to_string(), "task `rte` has no split `dev` (known: train, validation, test)");
         assert!(offline_glue().split_path(Task::Mnli, "validation").is_err());
     }
 }

@@ -38,10 +38,7 @@ impl TaskMetrics {
 
     /// A metric by name, if the task reports it.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v)
+        self.values.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
     }
 }
 
@@ -51,29 +48,16 @@ impl TaskMetrics {
 ///
 /// Errors: empty input, length mismatch, class predictions for STS-B (or scores for a classification
 /// task), hidden (-1) gold labels, a predicted class outside the task's labels, a non-finite score.
-pub fn task_metrics(
-    task: Task,
-    predictions: Predictions<'_>,
-    labels: &[Label],
-) -> Result<TaskMetrics> {
+pub fn task_metrics(task: Task, predictions: Predictions<'_>, labels: &[Label]) -> Result<TaskMetrics> {
     let values = match (task.is_regression(), predictions) {
         (false, Predictions::Classes(predicted)) => {
             let gold = gold_classes(task, labels)?;
-            if let Some(bad) = predicted
-                .iter()
-                .find(|&&c| !(0..task.num_labels() as i64).contains(&c))
-            {
-                return Err(metric_error(format!(
-                    "predicted class {bad} is outside 0..{} for {task}",
-                    task.num_labels()
-                )));
+            if let Some(bad) = predicted.iter().find(|&&c| !(0..task.num_labels() as i64).contains(&c)) {
+                return Err(metric_error(format!("predicted class {bad} is outside 0..{} for {task}", task.num_labels())));
             }
             let accuracy = ("accuracy", accuracy(predicted, &gold)?);
             match task {
-                Task::Cola => vec![
-                    (TableMetric::Matthews.name(), matthews(predicted, &gold)?),
-                    accuracy,
-                ],
+                Task::Cola => vec![(TableMetric::Matthews.name(), matthews(predicted, &gold)?), accuracy],
                 Task::Mrpc | Task::Qqp => vec![accuracy, ("f1", f1_binary(predicted, &gold)?)],
                 _ => vec![accuracy],
             }
@@ -83,24 +67,13 @@ pub fn task_metrics(
             let predicted: Vec<f64> = predicted.iter().map(|&p| f64::from(p)).collect();
             let pearson = pearson(&predicted, &gold)?;
             let spearman = spearman(&predicted, &gold)?;
-            vec![
-                (
-                    TableMetric::PearsonSpearman.name(),
-                    (pearson + spearman) / 2.0,
-                ),
-                ("pearson", pearson),
-                ("spearman", spearman),
-            ]
+            vec![(TableMetric::PearsonSpearman.name(), (pearson + spearman) / 2.0), ("pearson", pearson), ("spearman", spearman)]
         }
         (true, Predictions::Classes(_)) => {
-            return Err(metric_error(format!(
-                "{task} is a regression task; got class predictions"
-            )));
+            return Err(metric_error(format!("{task} is a regression task; got class predictions")));
         }
         (false, Predictions::Scores(_)) => {
-            return Err(metric_error(format!(
-                "{task} is a classification task; got score predictions"
-            )));
+            return Err(metric_error(format!("{task} is a classification task; got score predictions")));
         }
     };
     Ok(TaskMetrics { task, values })
@@ -126,11 +99,7 @@ pub fn f1_binary(predicted: &[i64], gold: &[i64]) -> Result<f64> {
         }
     }
     let denominator = 2 * tp + fp + fn_;
-    Ok(if denominator == 0 {
-        0.0
-    } else {
-        (2 * tp) as f64 / denominator as f64
-    })
+    Ok(if denominator == 0 { 0.0 } else { (2 * tp) as f64 / denominator as f64 })
 }
 
 /// Matthews correlation coefficient, multiclass form (Gorodkin's R_K, equal to the binary
@@ -153,14 +122,8 @@ pub fn matthews(predicted: &[i64], gold: &[i64]) -> Result<f64> {
     let total = gold.len() as f64;
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let numerator = correct * total - dot(&predicted_count, &gold_count);
-    let denominator = ((total * total - dot(&predicted_count, &predicted_count))
-        * (total * total - dot(&gold_count, &gold_count)))
-    .sqrt();
-    Ok(if denominator == 0.0 {
-        0.0
-    } else {
-        numerator / denominator
-    })
+    let denominator = ((total * total - dot(&predicted_count, &predicted_count)) * (total * total - dot(&gold_count, &gold_count))).sqrt();
+    Ok(if denominator == 0.0 { 0.0 } else { numerator / denominator })
 }
 
 /// Pearson correlation r; 0 when either side is constant (correlation undefined). Non-finite values are
@@ -223,13 +186,11 @@ fn gold_classes(task: Task, labels: &[Label]) -> Result<Vec<i64>> {
         .iter()
         .enumerate()
         .map(|(i, label)| match *label {
-            Label::Class(c) if label.is_hidden() => Err(metric_error(format!(
-                "gold label {i} is {c}: labels of this split are hidden (test split?)"
-            ))),
+            Label::Class(c) if label.is_hidden() => {
+                Err(metric_error(format!("gold label {i} is {c}: labels of this split are hidden (test split?)")))
+            }
             Label::Class(c) => Ok(c),
-            Label::Score(_) => Err(metric_error(format!(
-                "gold label {i} is a score; {task} has classes"
-            ))),
+            Label::Score(_) => Err(metric_error(format!("gold label {i} is a score; {task} has classes"))),
         })
         .collect()
 }
@@ -239,22 +200,18 @@ fn gold_scores(labels: &[Label]) -> Result<Vec<f64>> {
         .iter()
         .enumerate()
         .map(|(i, label)| match *label {
-            Label::Score(s) if label.is_hidden() => Err(metric_error(format!(
-                "gold score {i} is {s}: labels of this split are hidden (test split?)"
-            ))),
+            Label::Score(s) if label.is_hidden() => {
+                Err(metric_error(format!("gold score {i} is {s}: labels of this split are hidden (test split?)")))
+            }
             Label::Score(s) => Ok(f64::from(s)),
-            Label::Class(_) => Err(metric_error(format!(
-                "gold label {i} is a class; expected a score"
-            ))),
+            Label::Class(_) => Err(metric_error(format!("gold label {i} is a class; expected a score"))),
         })
         .collect()
 }
 
 fn check_lengths(predicted: usize, gold: usize) -> Result<()> {
     if predicted != gold {
-        return Err(metric_error(format!(
-            "{predicted} predictions for {gold} gold labels"
-        )));
+        return Err(metric_error(format!("{predicted} predictions for {gold} gold labels")));
     }
     if gold == 0 {
         return Err(metric_error("no examples to score".into()));
@@ -264,10 +221,7 @@ fn check_lengths(predicted: usize, gold: usize) -> Result<()> {
 
 fn check_finite(values: &[f64], what: &str) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
-        Some(at) => Err(metric_error(format!(
-            "{what} {at} is {} (not finite)",
-            values[at]
-        ))),
+        Some(at) => Err(metric_error(format!("{what} {at} is {} (not finite)", values[at]))),
         None => Ok(()),
     }
 }
@@ -294,10 +248,7 @@ mod tests {
     fn f1_of_class_one() {
         // pred 1 1 0 1 0 0 / gold 1 0 1 1 0 1: TP = 2 (pos 0, 3), FP = 1 (pos 1), FN = 2 (pos 2, 5).
         // F1 = 2·2 / (2·2 + 1 + 2) = 4/7.
-        close(
-            f1_binary(&[1, 1, 0, 1, 0, 0], &[1, 0, 1, 1, 0, 1]).unwrap(),
-            4.0 / 7.0,
-        );
+        close(f1_binary(&[1, 1, 0, 1, 0, 0], &[1, 0, 1, 1, 0, 1]).unwrap(), 4.0 / 7.0);
         // No class 1 anywhere: precision and recall undefined -> 0.
         close(f1_binary(&[0, 0], &[0, 0]).unwrap(), 0.0);
     }
@@ -306,16 +257,10 @@ mod tests {
     fn matthews_binary_textbook() {
         // pred 1 1 1 0 0 0 1 0 / gold 1 1 0 0 0 1 1 0: TP 3, FP 1, FN 1, TN 3.
         // (3·3 − 1·1) / √(4·4·4·4) = 8/16 = 0.5.
-        close(
-            matthews(&[1, 1, 1, 0, 0, 0, 1, 0], &[1, 1, 0, 0, 0, 1, 1, 0]).unwrap(),
-            0.5,
-        );
+        close(matthews(&[1, 1, 1, 0, 0, 0, 1, 0], &[1, 1, 0, 0, 0, 1, 1, 0]).unwrap(), 0.5);
         // scikit-learn's docstring example, labels ±1: gold [+1,+1,+1,−1], pred [+1,−1,+1,+1]:
         // TP 2, FN 1, FP 1, TN 0 -> (0 − 1)/√(3·3·1·1) = −1/3.
-        close(
-            matthews(&[1, -1, 1, 1], &[1, 1, 1, -1]).unwrap(),
-            -1.0 / 3.0,
-        );
+        close(matthews(&[1, -1, 1, 1], &[1, 1, 1, -1]).unwrap(), -1.0 / 3.0);
         // Perfect and inverted.
         close(matthews(&[0, 1, 1], &[0, 1, 1]).unwrap(), 1.0);
         close(matthews(&[1, 0, 0], &[0, 1, 1]).unwrap(), -1.0);
@@ -325,10 +270,7 @@ mod tests {
     fn matthews_multiclass() {
         // gold 0 0 1 1 2 2 / pred 0 1 1 2 2 0: correct c = 3, n = 6, gold counts t = (2,2,2),
         // predicted counts p = (2,2,2). (c·n − p·t) / √((n² − p·p)(n² − t·t)) = (18 − 12)/√(24·24) = 0.25.
-        close(
-            matthews(&[0, 1, 1, 2, 2, 0], &[0, 0, 1, 1, 2, 2]).unwrap(),
-            0.25,
-        );
+        close(matthews(&[0, 1, 1, 2, 2, 0], &[0, 0, 1, 1, 2, 2]).unwrap(), 0.25);
     }
 
     #[test]
@@ -375,12 +317,7 @@ mod tests {
 
     #[test]
     fn empty_and_mismatched_inputs_are_errors() {
-        assert!(
-            accuracy(&[], &[])
-                .unwrap_err()
-                .to_string()
-                .contains("no examples")
-        );
+        assert!(accuracy(&[], &[]).unwrap_err().to_string().contains("no examples"));
         assert!(pearson(&[], &[]).is_err());
         let err = matthews(&[0, 1], &[0]).unwrap_err().to_string();
         assert!(err.contains("2 predictions for 1 gold labels"), "{err}");
@@ -404,18 +341,10 @@ mod tests {
         close(mrpc.get("f1").unwrap(), 0.75);
 
         let rte = task_metrics(Task::Rte, Predictions::Classes(&predicted), &gold).unwrap();
-        assert_eq!(
-            rte.values.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            ["accuracy"]
-        );
+        assert_eq!(rte.values.iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["accuracy"]);
 
         let scores: Vec<Label> = [2.0, 4.0, 5.0, 4.0, 5.0].map(Label::Score).to_vec();
-        let stsb = task_metrics(
-            Task::Stsb,
-            Predictions::Scores(&[1.0, 2.0, 3.0, 4.0, 5.0]),
-            &scores,
-        )
-        .unwrap();
+        let stsb = task_metrics(Task::Stsb, Predictions::Scores(&[1.0, 2.0, 3.0, 4.0, 5.0]), &scores).unwrap();
         assert_eq!(stsb.table_metric(), "pearson_spearman");
         let (r, rho) = (6.0 / 60f64.sqrt(), 7.0 / 90f64.sqrt());
         close(stsb.table_value(), (r + rho) / 2.0);
@@ -427,40 +356,15 @@ mod tests {
     fn task_metrics_reject_bad_inputs() {
         let gold = [Label::Class(0), Label::Class(1)];
         let wrong_kind = task_metrics(Task::Sst2, Predictions::Scores(&[0.0, 1.0]), &gold);
-        assert!(
-            wrong_kind
-                .unwrap_err()
-                .to_string()
-                .contains("classification task")
-        );
-        let hidden = task_metrics(
-            Task::Sst2,
-            Predictions::Classes(&[0, 1]),
-            &[Label::Class(-1), Label::Class(1)],
-        );
+        assert!(wrong_kind.unwrap_err().to_string().contains("classification task"));
+        let hidden = task_metrics(Task::Sst2, Predictions::Classes(&[0, 1]), &[Label::Class(-1), Label::Class(1)]);
         assert!(hidden.unwrap_err().to_string().contains("hidden"));
         let out_of_range = task_metrics(Task::Sst2, Predictions::Classes(&[0, 2]), &gold);
-        assert!(
-            out_of_range
-                .unwrap_err()
-                .to_string()
-                .contains("predicted class 2")
-        );
-        let nan = task_metrics(
-            Task::Stsb,
-            Predictions::Scores(&[f32::NAN, 1.0]),
-            &[Label::Score(1.0), Label::Score(2.0)],
-        );
-        assert_eq!(
-            nan.unwrap_err().to_string(),
-            "metric: prediction 0 is NaN (not finite)"
-        );
+        assert!(out_of_range.unwrap_err().to_string().contains("predicted class 2"));
+        let nan = task_metrics(Task::Stsb, Predictions::Scores(&[f32::NAN, 1.0]), &[Label::Score(1.0), Label::Score(2.0)]);
+        assert_eq!(nan.unwrap_err().to_string(), "metric: prediction 0 is NaN (not finite)");
         assert!(pearson(&[1.0, 2.0], &[f64::INFINITY, 1.0]).is_err());
-        let constant = task_metrics(
-            Task::Stsb,
-            Predictions::Scores(&[3.0, 3.0]),
-            &[Label::Score(1.0), Label::Score(2.0)],
-        );
+        let constant = task_metrics(Task::Stsb, Predictions::Scores(&[3.0, 3.0]), &[Label::Score(1.0), Label::Score(2.0)]);
         assert_eq!(constant.unwrap().table_value(), 0.0);
     }
 }

@@ -23,9 +23,7 @@ pub use batch::{Batch, BatchLabels, Batches, EncodedSplit, Order};
 pub use encode::{Encoded, TextEncoder};
 pub use error::{DataError, Result};
 pub use hub::{GLUE_DATASET, GlueHub, split_file};
-pub use metrics::{
-    Predictions, TaskMetrics, accuracy, f1_binary, matthews, pearson, spearman, task_metrics,
-};
+pub use metrics::{Predictions, TaskMetrics, accuracy, f1_binary, matthews, pearson, spearman, task_metrics};
 pub use parquet::read_parquet_split;
 pub use split::{Example, HIDDEN_CLASS, HIDDEN_SCORE, Label, Split};
 pub use tsv::{load_tsv_split, read_tsv_split, task_dir, tsv_path};

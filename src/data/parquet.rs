@@ -18,20 +18,9 @@ use crate::task::Task;
 /// class ids outside `-1..num_labels` are errors naming the row.
 pub fn read_parquet_split(path: &Path, task: Task, split: &str) -> Result<Split> {
     check_split(task, split)?;
-    let file = File::open(path).map_err(|cause| DataError::Io {
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    let frame = ParquetReader::new(file)
-        .finish()
-        .map_err(|cause| DataError::Parquet {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-    let columns = Columns {
-        path,
-        frame: &frame,
-    };
+    let file = File::open(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
+    let frame = ParquetReader::new(file).finish().map_err(|cause| DataError::Parquet { path: path.to_path_buf(), cause })?;
+    let columns = Columns { path, frame: &frame };
 
     // Every task has one or two text columns (task.rs).
     let names = task.text_columns();
@@ -47,19 +36,9 @@ pub fn read_parquet_split(path: &Path, task: Task, split: &str) -> Result<Split>
         .into_iter()
         .zip(idx)
         .zip(labels)
-        .map(|((text_a, idx), label)| Example {
-            idx,
-            text_a,
-            text_b: text_b.as_mut().and_then(Iterator::next),
-            label,
-        })
+        .map(|((text_a, idx), label)| Example { idx, text_a, text_b: text_b.as_mut().and_then(Iterator::next), label })
         .collect();
-    Ok(Split {
-        task,
-        name: split.to_string(),
-        origin: path.display().to_string(),
-        examples,
-    })
+    Ok(Split { task, name: split.to_string(), origin: path.display().to_string(), examples })
 }
 
 /// Typed, error-reporting access to the columns of one file.
@@ -70,20 +49,12 @@ struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     fn column(&self, name: &str, expected: &str) -> Result<&'a Column> {
-        self.frame
-            .column(name)
-            .map_err(|_| DataError::MissingColumn {
-                path: self.path.to_path_buf(),
-                column: name.to_string(),
-                expected: expected.to_string(),
-                present: self
-                    .frame
-                    .get_column_names()
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.frame.column(name).map_err(|_| DataError::MissingColumn {
+            path: self.path.to_path_buf(),
+            column: name.to_string(),
+            expected: expected.to_string(),
+            present: self.frame.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+        })
     }
 
     fn wrong_type(&self, column: &Column, expected: &str) -> DataError {
@@ -96,26 +67,15 @@ impl<'a> Columns<'a> {
     }
 
     fn bad_value(&self, column: &str, row: usize, problem: String) -> DataError {
-        DataError::BadValue {
-            path: self.path.to_path_buf(),
-            column: column.to_string(),
-            row,
-            problem,
-        }
+        DataError::BadValue { path: self.path.to_path_buf(), column: column.to_string(), row, problem }
     }
 
     /// A string column as owned texts; nulls are errors.
     fn texts(&self, name: &str) -> Result<Vec<String>> {
         const EXPECTED: &str = "string";
         let column = self.column(name, EXPECTED)?;
-        let values = column
-            .str()
-            .map_err(|_| self.wrong_type(column, EXPECTED))?;
-        values
-            .iter()
-            .enumerate()
-            .map(|(row, text)| self.non_null(text, name, row).map(str::to_string))
-            .collect()
+        let values = column.str().map_err(|_| self.wrong_type(column, EXPECTED))?;
+        values.iter().enumerate().map(|(row, text)| self.non_null(text, name, row).map(str::to_string)).collect()
     }
 
     /// An integer column of any width, widened to i64; nulls are errors.
@@ -126,17 +86,9 @@ impl<'a> Columns<'a> {
             return Err(self.wrong_type(column, EXPECTED));
         }
         // Only u64 values above i64::MAX fail this cast.
-        let widened = column
-            .strict_cast(&DataType::Int64)
-            .map_err(|_| self.wrong_type(column, "integer that fits in int64"))?;
-        let values = widened
-            .i64()
-            .map_err(|_| self.wrong_type(column, EXPECTED))?;
-        values
-            .iter()
-            .enumerate()
-            .map(|(row, value)| self.non_null(value, name, row))
-            .collect()
+        let widened = column.strict_cast(&DataType::Int64).map_err(|_| self.wrong_type(column, "integer that fits in int64"))?;
+        let values = widened.i64().map_err(|_| self.wrong_type(column, EXPECTED))?;
+        values.iter().enumerate().map(|(row, value)| self.non_null(value, name, row)).collect()
     }
 
     /// The `label` column: class ids (checked against the task's label space) or STS-B scores.
@@ -151,11 +103,7 @@ impl<'a> Columns<'a> {
                     if class == HIDDEN_CLASS || (0..num_labels).contains(&class) {
                         Ok(Label::Class(class))
                     } else {
-                        Err(self.bad_value(
-                            "label",
-                            row,
-                            format!("class {class} is outside 0..{num_labels} (or -1 for hidden)"),
-                        ))
+                        Err(self.bad_value("label", row, format!("class {class} is outside 0..{num_labels} (or -1 for hidden)")))
                     }
                 })
                 .collect();
@@ -165,12 +113,8 @@ impl<'a> Columns<'a> {
         if !column.dtype().is_float() {
             return Err(self.wrong_type(column, EXPECTED));
         }
-        let narrowed = column
-            .cast(&DataType::Float32)
-            .map_err(|_| self.wrong_type(column, EXPECTED))?;
-        let values = narrowed
-            .f32()
-            .map_err(|_| self.wrong_type(column, EXPECTED))?;
+        let narrowed = column.cast(&DataType::Float32).map_err(|_| self.wrong_type(column, EXPECTED))?;
+        let values = narrowed.f32().map_err(|_| self.wrong_type(column, EXPECTED))?;
         values
             .iter()
             .enumerate()
@@ -212,28 +156,15 @@ mod tests {
     /// Loads `frame` as `rte/validation` of a fixture dataset; returns the error text.
     fn rte_error(frame: DataFrame) -> String {
         let dir = tempfile::tempdir().unwrap();
-        let cache = fixture_hub(
-            dir.path(),
-            "fixture/glue",
-            vec![("rte/validation-00000-of-00001.parquet", frame)],
-        );
-        GlueHub::offline(cache, "fixture/glue")
-            .load(Task::Rte, "validation")
-            .unwrap_err()
-            .to_string()
+        let cache = fixture_hub(dir.path(), "fixture/glue", vec![("rte/validation-00000-of-00001.parquet", frame)]);
+        GlueHub::offline(cache, "fixture/glue").load(Task::Rte, "validation").unwrap_err().to_string()
     }
 
     #[test]
     fn fixture_dataset_with_glue_layout_loads() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = fixture_hub(
-            dir.path(),
-            "fixture/glue",
-            vec![("rte/validation-00000-of-00001.parquet", rte_frame())],
-        );
-        let split = GlueHub::offline(cache, "fixture/glue")
-            .load(Task::Rte, "validation")
-            .unwrap();
+        let cache = fixture_hub(dir.path(), "fixture/glue", vec![("rte/validation-00000-of-00001.parquet", rte_frame())]);
+        let split = GlueHub::offline(cache, "fixture/glue").load(Task::Rte, "validation").unwrap();
         assert_eq!(split.len(), 2);
         assert_eq!(split.examples[1].text_a, "Dogs \"bark.");
         assert_eq!(split.examples[1].label, Label::Class(1));
@@ -244,72 +175,38 @@ mod tests {
         let mut frame = rte_frame();
         frame.rename("sentence2", "hypothesis".into()).unwrap();
         let err = rte_error(frame);
-        assert!(
-            err.contains("rte/validation-00000-of-00001.parquet"),
-            "{err}"
-        );
+        assert!(err.contains("rte/validation-00000-of-00001.parquet"), "{err}");
         assert!(err.contains("missing column `sentence2`"), "{err}");
-        assert!(
-            err.contains("hypothesis"),
-            "lists the columns present: {err}"
-        );
+        assert!(err.contains("hypothesis"), "lists the columns present: {err}");
     }
 
     #[test]
     fn wrong_dtype_names_file_column_and_expectation() {
         let mut frame = rte_frame();
-        frame
-            .replace(
-                "label",
-                Series::new("label".into(), ["entailment", "not_entailment"]).into(),
-            )
-            .unwrap();
+        frame.replace("label", Series::new("label".into(), ["entailment", "not_entailment"]).into()).unwrap();
         let err = rte_error(frame);
-        assert!(
-            err.contains("rte/validation-00000-of-00001.parquet"),
-            "{err}"
-        );
-        assert!(
-            err.contains("column `label` has type str, expected integer"),
-            "{err}"
-        );
+        assert!(err.contains("rte/validation-00000-of-00001.parquet"), "{err}");
+        assert!(err.contains("column `label` has type str, expected integer"), "{err}");
 
         let mut frame = rte_frame();
-        frame
-            .replace(
-                "sentence1",
-                Series::new("sentence1".into(), [1i64, 2]).into(),
-            )
-            .unwrap();
+        frame.replace("sentence1", Series::new("sentence1".into(), [1i64, 2]).into()).unwrap();
         assert!(rte_error(frame).contains("column `sentence1` has type i64, expected string"));
 
         let mut frame = rte_frame();
-        frame
-            .replace("idx", Series::new("idx".into(), [0.0f64, 1.0]).into())
-            .unwrap();
+        frame.replace("idx", Series::new("idx".into(), [0.0f64, 1.0]).into()).unwrap();
         assert!(rte_error(frame).contains("column `idx` has type f64, expected integer"));
     }
 
     #[test]
     fn nulls_and_out_of_range_labels_name_the_row() {
         let mut frame = rte_frame();
-        frame
-            .replace(
-                "sentence2",
-                Series::new("sentence2".into(), [Some("ok"), None]).into(),
-            )
-            .unwrap();
+        frame.replace("sentence2", Series::new("sentence2".into(), [Some("ok"), None]).into()).unwrap();
         assert!(rte_error(frame).contains("column `sentence2`, row 1: null value"));
 
         let mut frame = rte_frame();
-        frame
-            .replace("label", Series::new("label".into(), [0i64, 2]).into())
-            .unwrap();
+        frame.replace("label", Series::new("label".into(), [0i64, 2]).into()).unwrap();
         let err = rte_error(frame);
-        assert!(
-            err.contains("column `label`, row 1: class 2 is outside 0..2"),
-            "{err}"
-        );
+        assert!(err.contains("column `label`, row 1: class 2 is outside 0..2"), "{err}");
     }
 
     #[test]
@@ -317,9 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("broken.parquet");
         std::fs::write(&path, b"sentence\tlabel\n").unwrap();
-        let err = read_parquet_split(&path, Task::Sst2, "train")
-            .unwrap_err()
-            .to_string();
+        let err = read_parquet_split(&path, Task::Sst2, "train").unwrap_err().to_string();
         assert!(err.contains("broken.parquet: cannot read Parquet"), "{err}");
     }
 
@@ -362,20 +257,14 @@ mod tests {
         assert_eq!(mnli.name, "validation_matched");
         let labels: Vec<Label> = mnli.labels();
         assert_eq!(labels, [Label::Class(0), Label::Class(2), Label::Class(1)]);
-        assert_eq!(
-            mnli.examples[1].text_b.as_deref(),
-            Some("He stayed all night.")
-        );
+        assert_eq!(mnli.examples[1].text_b.as_deref(), Some("He stayed all night."));
 
         let qqp = glue.load(Task::Qqp, "validation").unwrap();
         assert_eq!(qqp.examples[1].text_a, "What is \"PIM?");
         assert_eq!(qqp.examples[0].label, Label::Class(1));
         assert!(!glue.load(Task::Qqp, "test").unwrap().has_labels());
         // The fixture has no MNLI mismatched split.
-        assert!(matches!(
-            glue.load(Task::Mnli, "validation_mismatched"),
-            Err(DataError::NotCached { .. })
-        ));
+        assert!(matches!(glue.load(Task::Mnli, "validation_mismatched"), Err(DataError::NotCached { .. })));
     }
 
     #[test]
@@ -389,21 +278,12 @@ mod tests {
             .unwrap();
             frame.with_column(label.into()).unwrap();
             let dir = tempfile::tempdir().unwrap();
-            let cache = fixture_hub(
-                dir.path(),
-                "x/y",
-                vec![("stsb/train-00000-of-00001.parquet", frame)],
-            );
+            let cache = fixture_hub(dir.path(), "x/y", vec![("stsb/train-00000-of-00001.parquet", frame)]);
             GlueHub::offline(cache, "x/y").load(Task::Stsb, "train")
         };
         let split = scores(Series::new("label".into(), [4.25f64, 0.0])).unwrap();
         assert_eq!(split.labels(), [Label::Score(4.25), Label::Score(0.0)]);
-        let err = scores(Series::new("label".into(), [4i64, 0]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("column `label` has type i64, expected float"),
-            "{err}"
-        );
+        let err = scores(Series::new("label".into(), [4i64, 0])).unwrap_err().to_string();
+        assert!(err.contains("column `label` has type i64, expected float"), "{err}");
     }
 }

@@ -90,8 +90,7 @@ impl Split {
             return self;
         }
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut keep =
-            rand::seq::index::sample(&mut rng, self.examples.len(), max_examples).into_vec();
+        let mut keep = rand::seq::index::sample(&mut rng, self.examples.len(), max_examples).into_vec();
         keep.sort_unstable();
         let mut keep = keep.into_iter().peekable();
         let mut position = 0;
@@ -114,12 +113,7 @@ mod tests {
             name: "train".into(),
             origin: "test".into(),
             examples: (0..n)
-                .map(|i| Example {
-                    idx: i as i64,
-                    text_a: format!("sentence {i}"),
-                    text_b: None,
-                    label: Label::Class((i % 2) as i64),
-                })
+                .map(|i| Example { idx: i as i64, text_a: format!("sentence {i}"), text_b: None, label: Label::Class((i % 2) as i64) })
                 .collect(),
         }
     }
@@ -135,10 +129,7 @@ mod tests {
         assert_eq!(a.len(), 50);
         assert_eq!(idxs(&a), idxs(&b));
         let ids = idxs(&a);
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "order preserved and no duplicates: {ids:?}"
-        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "order preserved and no duplicates: {ids:?}");
         // Every kept example is intact (text matches its idx).
         for e in &a.examples {
             assert_eq!(e.text_a, format!("sentence {}", e.idx));

@@ -33,10 +33,7 @@ pub fn offline_glue() -> GlueHub {
 }
 
 pub fn minilm_tokenizer_json() -> PathBuf {
-    offline_cache()
-        .model(MINILM.to_string())
-        .get("tokenizer.json")
-        .expect("MiniLM tokenizer.json in the offline cache")
+    offline_cache().model(MINILM.to_string()).get("tokenizer.json").expect("MiniLM tokenizer.json in the offline cache")
 }
 
 /// Builds a hub-layout cache under `root` holding `files` (path in the repo, table) for dataset `dataset`.
@@ -45,11 +42,7 @@ pub fn fixture_hub(root: &Path, dataset: &str, files: Vec<(&str, DataFrame)>) ->
     let cache = Cache::new(root.join("hub"));
     let repo = cache.repo(Repo::dataset(dataset.to_string()));
     repo.create_ref(REVISION).unwrap();
-    let snapshot = root
-        .join("hub")
-        .join(Repo::dataset(dataset.to_string()).folder_name())
-        .join("snapshots")
-        .join(REVISION);
+    let snapshot = root.join("hub").join(Repo::dataset(dataset.to_string()).folder_name()).join("snapshots").join(REVISION);
     for (file, mut frame) in files {
         let path = snapshot.join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -59,9 +52,7 @@ pub fn fixture_hub(root: &Path, dataset: &str, files: Vec<(&str, DataFrame)>) ->
 }
 
 pub fn write_parquet(path: &Path, frame: &mut DataFrame) {
-    ParquetWriter::new(File::create(path).unwrap())
-        .finish(frame)
-        .unwrap();
+    ParquetWriter::new(File::create(path).unwrap()).finish(frame).unwrap();
 }
 
 /// Writes `content` to `<root>/<relative>`, creating folders.

@@ -50,20 +50,13 @@ pub fn load_tsv_split(glue_dir: &Path, task: Task, split: &str) -> Result<Split>
 /// unknown label or invalid UTF-8 is an error naming the file and line.
 pub fn read_tsv_split(path: &Path, task: Task, split: &str) -> Result<Split> {
     check_split(task, split)?;
-    let io_error = |cause| DataError::Io {
-        path: path.to_path_buf(),
-        cause,
-    };
+    let io_error = |cause| DataError::Io { path: path.to_path_buf(), cause };
     let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
     let layout = Layout::of(task);
     let headerless = task == Task::Cola && !split.starts_with("test");
 
     // Resolved from the header line, or up front for CoLA's headerless files.
-    let mut columns = if headerless {
-        Some(ColumnIndices::find(&layout, &COLA_POSITIONAL, path)?)
-    } else {
-        None
-    };
+    let mut columns = if headerless { Some(ColumnIndices::find(&layout, &COLA_POSITIONAL, path)?) } else { None };
     let mut examples = Vec::new();
     let mut buffer = Vec::new();
     let mut line = 0;
@@ -73,8 +66,7 @@ pub fn read_tsv_split(path: &Path, task: Task, split: &str) -> Result<Split> {
             break;
         }
         line += 1;
-        let text = std::str::from_utf8(&buffer)
-            .map_err(|e| tsv_error(path, line, format!("invalid UTF-8: {e}")))?;
+        let text = std::str::from_utf8(&buffer).map_err(|e| tsv_error(path, line, format!("invalid UTF-8: {e}")))?;
         let text = match line {
             1 => text.strip_prefix('\u{feff}').unwrap_or(text),
             _ => text,
@@ -92,17 +84,11 @@ pub fn read_tsv_split(path: &Path, task: Task, split: &str) -> Result<Split> {
             return Err(tsv_error(
                 path,
                 line,
-                format!(
-                    "{} tab-separated fields, expected {} as in the header",
-                    fields.len(),
-                    columns.width
-                ),
+                format!("{} tab-separated fields, expected {} as in the header", fields.len(), columns.width),
             ));
         }
         let label = match columns.label {
-            Some(at) => {
-                parse_label(task, fields[at]).map_err(|problem| tsv_error(path, line, problem))?
-            }
+            Some(at) => parse_label(task, fields[at]).map_err(|problem| tsv_error(path, line, problem))?,
             None if task.is_regression() => Label::Score(HIDDEN_SCORE),
             None => Label::Class(HIDDEN_CLASS),
         };
@@ -113,12 +99,7 @@ pub fn read_tsv_split(path: &Path, task: Task, split: &str) -> Result<Split> {
             label,
         });
     }
-    Ok(Split {
-        task,
-        name: split.to_string(),
-        origin: path.display().to_string(),
-        examples,
-    })
+    Ok(Split { task, name: split.to_string(), origin: path.display().to_string(), examples })
 }
 
 /// Column names of CoLA's headerless train/dev files.
@@ -190,20 +171,12 @@ fn parse_label(task: Task, field: &str) -> Result<Label, String> {
     }
     match field.parse::<i64>() {
         Ok(class) if (0..names.len() as i64).contains(&class) => Ok(Label::Class(class)),
-        _ => Err(format!(
-            "label `{field}` is neither a class name of {task} ({}) nor an index below {}",
-            names.join(", "),
-            names.len()
-        )),
+        _ => Err(format!("label `{field}` is neither a class name of {task} ({}) nor an index below {}", names.join(", "), names.len())),
     }
 }
 
 fn tsv_error(path: &Path, line: usize, problem: String) -> DataError {
-    DataError::Tsv {
-        path: path.to_path_buf(),
-        line,
-        problem,
-    }
+    DataError::Tsv { path: path.to_path_buf(), line, problem }
 }
 
 #[cfg(test)]
@@ -218,26 +191,11 @@ mod tests {
     #[test]
     fn split_names_map_to_release_files() {
         let root = Path::new("/glue");
-        assert_eq!(
-            tsv_path(root, Task::Cola, "validation"),
-            Path::new("/glue/CoLA/dev.tsv")
-        );
-        assert_eq!(
-            tsv_path(root, Task::Sst2, "train"),
-            Path::new("/glue/SST-2/train.tsv")
-        );
-        assert_eq!(
-            tsv_path(root, Task::Mnli, "validation_matched"),
-            Path::new("/glue/MNLI/dev_matched.tsv")
-        );
-        assert_eq!(
-            tsv_path(root, Task::Mnli, "test_mismatched"),
-            Path::new("/glue/MNLI/test_mismatched.tsv")
-        );
-        assert_eq!(
-            tsv_path(root, Task::Stsb, "test"),
-            Path::new("/glue/STS-B/test.tsv")
-        );
+        assert_eq!(tsv_path(root, Task::Cola, "validation"), Path::new("/glue/CoLA/dev.tsv"));
+        assert_eq!(tsv_path(root, Task::Sst2, "train"), Path::new("/glue/SST-2/train.tsv"));
+        assert_eq!(tsv_path(root, Task::Mnli, "validation_matched"), Path::new("/glue/MNLI/dev_matched.tsv"));
+        assert_eq!(tsv_path(root, Task::Mnli, "test_mismatched"), Path::new("/glue/MNLI/test_mismatched.tsv"));
+        assert_eq!(tsv_path(root, Task::Stsb, "test"), Path::new("/glue/STS-B/test.tsv"));
     }
 
     #[test]
@@ -249,19 +207,14 @@ mod tests {
             b"gj04\t1\t\tOur friends won't buy this analysis, let alone the next one we propose.\n\
               gj04\t0\t*\tThey drank the pub.\n",
         );
-        write_file(
-            dir.path(),
-            "CoLA/test.tsv",
-            b"index\tsentence\n0\tBill whistled past the house.\n",
-        );
+        write_file(dir.path(), "CoLA/test.tsv", b"index\tsentence\n0\tBill whistled past the house.\n");
         let train = load_tsv_split(dir.path(), Task::Cola, "train").unwrap();
         assert_eq!(train.len(), 2, "the first line is data, not a header");
         assert_eq!(
             train.examples[0],
             Example {
                 idx: 0,
-                text_a: "Our friends won't buy this analysis, let alone the next one we propose."
-                    .into(),
+                text_a: "Our friends won't buy this analysis, let alone the next one we propose.".into(),
                 text_b: None,
                 label: Label::Class(1),
             }
@@ -322,29 +275,15 @@ mod tests {
               2\t755\t755e\ttelephone\tuh i don't know i i have mixed emotions\tI like him for the most part.\tentailment\tentailment\n",
         );
         let mnli = load_tsv_split(dir.path(), Task::Mnli, "validation_matched").unwrap();
-        assert_eq!(
-            labels(&mnli),
-            [Label::Class(1), Label::Class(2), Label::Class(0)]
-        );
-        assert_eq!(
-            mnli.examples[0].text_b.as_deref(),
-            Some("Everyone really likes the newest benefits ")
-        );
+        assert_eq!(labels(&mnli), [Label::Class(1), Label::Class(2), Label::Class(0)]);
+        assert_eq!(mnli.examples[0].text_b.as_deref(), Some("Everyone really likes the newest benefits "));
 
-        write_file(
-            dir.path(),
-            "RTE/train.tsv",
-            b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\tnot_entailment\n1\tC\tD\tentailment\n",
-        );
+        write_file(dir.path(), "RTE/train.tsv", b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\tnot_entailment\n1\tC\tD\tentailment\n");
         let rte = load_tsv_split(dir.path(), Task::Rte, "train").unwrap();
         assert_eq!(labels(&rte), [Label::Class(1), Label::Class(0)]);
 
         // WNLI numbers its labels (1 = entailment in its class order).
-        write_file(
-            dir.path(),
-            "WNLI/dev.tsv",
-            b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\t1\n",
-        );
+        write_file(dir.path(), "WNLI/dev.tsv", b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\t1\n");
         let wnli = load_tsv_split(dir.path(), Task::Wnli, "validation").unwrap();
         assert_eq!(labels(&wnli), [Label::Class(1)]);
     }
@@ -359,22 +298,11 @@ mod tests {
               133273\t213221\t213222\tHow is the life of a math student?\tWhich level of prepration is enough?\t0\n\
               402555\t536040\t536041\tHow do I control my horny emotions?\tHow do you control your horniness?\t1\n",
         );
-        write_file(
-            dir.path(),
-            "QQP/test.tsv",
-            b"id\tquestion1\tquestion2\n0\tWhy?\tHow?\n",
-        );
+        write_file(dir.path(), "QQP/test.tsv", b"id\tquestion1\tquestion2\n0\tWhy?\tHow?\n");
         let qqp = load_tsv_split(dir.path(), Task::Qqp, "train").unwrap();
-        assert_eq!(
-            qqp.examples[1].text_a,
-            "How do I control my horny emotions?"
-        );
+        assert_eq!(qqp.examples[1].text_a, "How do I control my horny emotions?");
         assert_eq!(labels(&qqp), [Label::Class(0), Label::Class(1)]);
-        assert!(
-            !load_tsv_split(dir.path(), Task::Qqp, "test")
-                .unwrap()
-                .has_labels()
-        );
+        assert!(!load_tsv_split(dir.path(), Task::Qqp, "test").unwrap().has_labels());
 
         write_file(
             dir.path(),
@@ -385,10 +313,7 @@ mod tests {
         );
         let stsb = load_tsv_split(dir.path(), Task::Stsb, "validation").unwrap();
         assert_eq!(labels(&stsb), [Label::Score(5.0), Label::Score(4.75)]);
-        assert_eq!(
-            stsb.examples[1].text_b.as_deref(),
-            Some("A child is riding a horse.")
-        );
+        assert_eq!(stsb.examples[1].text_b.as_deref(), Some("A child is riding a horse."));
     }
 
     #[test]
@@ -399,79 +324,33 @@ mod tests {
             "RTE/dev.tsv",
             b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\tentailment\n1\tC with a stray\ttab\tD\tentailment\n",
         );
-        let err = load_tsv_split(dir.path(), Task::Rte, "validation")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            format!(
-                "{}:3: 5 tab-separated fields, expected 4 as in the header",
-                path.display()
-            )
-        );
+        let err = load_tsv_split(dir.path(), Task::Rte, "validation").unwrap_err().to_string();
+        assert_eq!(err, format!("{}:3: 5 tab-separated fields, expected 4 as in the header", path.display()));
 
-        write_file(
-            dir.path(),
-            "RTE/train.tsv",
-            b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\tmaybe\n",
-        );
-        let err = load_tsv_split(dir.path(), Task::Rte, "train")
-            .unwrap_err()
-            .to_string();
+        write_file(dir.path(), "RTE/train.tsv", b"index\tsentence1\tsentence2\tlabel\n0\tA\tB\tmaybe\n");
+        let err = load_tsv_split(dir.path(), Task::Rte, "train").unwrap_err().to_string();
         assert!(err.contains("RTE/train.tsv:2: label `maybe`"), "{err}");
 
-        write_file(
-            dir.path(),
-            "CoLA/dev.tsv",
-            b"gj04\t1\t\tFine.\ngj04\t7\t\tBad label.\n",
-        );
-        let err = load_tsv_split(dir.path(), Task::Cola, "validation")
-            .unwrap_err()
-            .to_string();
+        write_file(dir.path(), "CoLA/dev.tsv", b"gj04\t1\t\tFine.\ngj04\t7\t\tBad label.\n");
+        let err = load_tsv_split(dir.path(), Task::Cola, "validation").unwrap_err().to_string();
         assert!(err.contains("CoLA/dev.tsv:2: label `7`"), "{err}");
 
-        write_file(
-            dir.path(),
-            "STS-B/train.tsv",
-            b"sentence1\tsentence2\tscore\na\tb\tNaN\n",
-        );
-        let err = load_tsv_split(dir.path(), Task::Stsb, "train")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("STS-B/train.tsv:2: label `NaN` is not a finite number"),
-            "{err}"
-        );
+        write_file(dir.path(), "STS-B/train.tsv", b"sentence1\tsentence2\tscore\na\tb\tNaN\n");
+        let err = load_tsv_split(dir.path(), Task::Stsb, "train").unwrap_err().to_string();
+        assert!(err.contains("STS-B/train.tsv:2: label `NaN` is not a finite number"), "{err}");
 
-        write_file(
-            dir.path(),
-            "SST-2/train.tsv",
-            b"sentence\tlabel\nok\t1\n\xff\xfe\t0\n",
-        );
-        let err = load_tsv_split(dir.path(), Task::Sst2, "train")
-            .unwrap_err()
-            .to_string();
+        write_file(dir.path(), "SST-2/train.tsv", b"sentence\tlabel\nok\t1\n\xff\xfe\t0\n");
+        let err = load_tsv_split(dir.path(), Task::Sst2, "train").unwrap_err().to_string();
         assert!(err.contains("SST-2/train.tsv:3: invalid UTF-8"), "{err}");
     }
 
     #[test]
     fn missing_header_column_and_missing_file() {
         let dir = tempfile::tempdir().unwrap();
-        write_file(
-            dir.path(),
-            "QNLI/dev.tsv",
-            b"index\tquestion\ttext\tlabel\n0\tWhy?\tBecause.\tentailment\n",
-        );
-        let err = load_tsv_split(dir.path(), Task::Qnli, "validation")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("QNLI/dev.tsv: missing column `sentence`"),
-            "{err}"
-        );
-        let err = load_tsv_split(dir.path(), Task::Qnli, "train")
-            .unwrap_err()
-            .to_string();
+        write_file(dir.path(), "QNLI/dev.tsv", b"index\tquestion\ttext\tlabel\n0\tWhy?\tBecause.\tentailment\n");
+        let err = load_tsv_split(dir.path(), Task::Qnli, "validation").unwrap_err().to_string();
+        assert!(err.contains("QNLI/dev.tsv: missing column `sentence`"), "{err}");
+        let err = load_tsv_split(dir.path(), Task::Qnli, "train").unwrap_err().to_string();
         assert!(err.contains("QNLI/train.tsv"), "{err}");
     }
 }

@@ -13,15 +13,8 @@ use super::ModelError;
 use super::encoder::SequenceClassifier;
 
 /// Writes `model`, its config and `tokenizer` into `dir` (created if needed; files overwritten).
-pub fn save_checkpoint(
-    model: &SequenceClassifier,
-    tokenizer: &Tokenizer,
-    dir: &Path,
-) -> Result<(), ModelError> {
-    let write_error = |path: &Path, reason: String| ModelError::Write {
-        path: path.to_owned(),
-        reason,
-    };
+pub fn save_checkpoint(model: &SequenceClassifier, tokenizer: &Tokenizer, dir: &Path) -> Result<(), ModelError> {
+    let write_error = |path: &Path, reason: String| ModelError::Write { path: path.to_owned(), reason };
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e.to_string()))?;
 
     let prefix = model.config().architecture.hf_prefix();
@@ -29,28 +22,19 @@ pub fn save_checkpoint(
         .vars()
         .into_iter()
         .map(|(name, var)| {
-            let hf_name = if name.starts_with("classifier.") {
-                name
-            } else {
-                format!("{prefix}.{name}")
-            };
+            let hf_name = if name.starts_with("classifier.") { name } else { format!("{prefix}.{name}") };
             (hf_name, var.as_tensor().clone())
         })
         .collect();
     let weights_path = dir.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights_path)
-        .map_err(|e| write_error(&weights_path, e.to_string()))?;
+    candle_core::safetensors::save(&tensors, &weights_path).map_err(|e| write_error(&weights_path, e.to_string()))?;
 
     let config_path = dir.join("config.json");
     let config_json = model.config().to_hf_json(model.num_labels());
-    let text = serde_json::to_string_pretty(&config_json)
-        .map_err(|e| write_error(&config_path, e.to_string()))?;
-    std::fs::write(&config_path, text + "\n")
-        .map_err(|e| write_error(&config_path, e.to_string()))?;
+    let text = serde_json::to_string_pretty(&config_json).map_err(|e| write_error(&config_path, e.to_string()))?;
+    std::fs::write(&config_path, text + "\n").map_err(|e| write_error(&config_path, e.to_string()))?;
 
     let tokenizer_path = dir.join("tokenizer.json");
-    tokenizer
-        .save(&tokenizer_path, false)
-        .map_err(|e| write_error(&tokenizer_path, e.to_string()))?;
+    tokenizer.save(&tokenizer_path, false).map_err(|e| write_error(&tokenizer_path, e.to_string()))?;
     Ok(())
 }

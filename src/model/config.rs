@@ -88,39 +88,26 @@ struct RawConfig {
 impl EncoderConfig {
     /// Reads and validates a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Read { path: path.to_owned(), reason: e.to_string() })?;
         Self::from_json_str(&text, path)
     }
 
     /// Parses a `config.json` text; `path` is only used in error messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self, ModelError> {
-        let config_error = |reason: String| ModelError::Config {
-            path: path.to_owned(),
-            reason,
-        };
+        let config_error = |reason: String| ModelError::Config { path: path.to_owned(), reason };
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| config_error(e.to_string()))?;
-        let model_type = raw
-            .model_type
-            .ok_or_else(|| config_error("no \"model_type\" field".into()))?;
+        let model_type = raw.model_type.ok_or_else(|| config_error("no \"model_type\" field".into()))?;
         let architecture = match model_type.as_str() {
             "bert" => Architecture::Bert,
             "roberta" | "xlm-roberta" => Architecture::Roberta,
             _ => {
-                return Err(ModelError::UnknownArchitecture {
-                    path: path.to_owned(),
-                    value: model_type,
-                });
+                return Err(ModelError::UnknownArchitecture { path: path.to_owned(), value: model_type });
             }
         };
         if let Some(kind) = raw.position_embedding_type.as_deref()
             && kind != "absolute"
         {
-            return Err(config_error(format!(
-                "position_embedding_type {kind:?} is not supported (only \"absolute\")"
-            )));
+            return Err(config_error(format!("position_embedding_type {kind:?} is not supported (only \"absolute\")")));
         }
         // Defaults: Hugging Face's BertConfig for BERT; for RoBERTa the values every released
         // checkpoint uses (fairseq conversion), which HF's RobertaConfig defaults do not all match.
@@ -158,23 +145,14 @@ impl EncoderConfig {
             return Err("hidden_size and num_attention_heads must be positive".into());
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
+            return Err(format!("hidden_size {} is not a multiple of num_attention_heads {}", self.hidden_size, self.num_attention_heads));
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_python") {
-            return Err(format!(
-                "hidden_act {:?} is not supported (only the erf GELU, \"gelu\")",
-                self.hidden_act
-            ));
+            return Err(format!("hidden_act {:?} is not supported (only the erf GELU, \"gelu\")", self.hidden_act));
         }
         for (name, p) in [
             ("hidden_dropout_prob", self.hidden_dropout_prob),
-            (
-                "attention_probs_dropout_prob",
-                self.attention_probs_dropout_prob,
-            ),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
             ("classifier_dropout", self.classifier_dropout.unwrap_or(0.0)),
         ] {
             if !(0.0..1.0).contains(&p) {
@@ -185,10 +163,7 @@ impl EncoderConfig {
             return Err("type_vocab_size must be at least 1".into());
         }
         if self.pad_token_id as usize >= self.vocab_size {
-            return Err(format!(
-                "pad_token_id {} is outside the vocabulary ({})",
-                self.pad_token_id, self.vocab_size
-            ));
+            return Err(format!("pad_token_id {} is outside the vocabulary ({})", self.pad_token_id, self.vocab_size));
         }
         Ok(())
     }
@@ -213,17 +188,13 @@ impl EncoderConfig {
 
     /// The longest sequence the position table can hold.
     pub fn max_sequence_length(&self) -> usize {
-        self.max_position_embeddings
-            .saturating_sub(self.position_offset())
+        self.max_position_embeddings.saturating_sub(self.position_offset())
     }
 
     /// The Hugging Face `config.json` of a sequence classifier with `num_labels` outputs.
     pub fn to_hf_json(&self, num_labels: usize) -> serde_json::Value {
-        let id2label: BTreeMap<String, String> = (0..num_labels)
-            .map(|i| (i.to_string(), format!("LABEL_{i}")))
-            .collect();
-        let label2id: BTreeMap<String, usize> =
-            (0..num_labels).map(|i| (format!("LABEL_{i}"), i)).collect();
+        let id2label: BTreeMap<String, String> = (0..num_labels).map(|i| (i.to_string(), format!("LABEL_{i}"))).collect();
+        let label2id: BTreeMap<String, usize> = (0..num_labels).map(|i| (format!("LABEL_{i}"), i)).collect();
         let mut json = serde_json::json!({
             "architectures": [self.architecture.hf_classifier_class(&self.model_type)],
             "model_type": self.model_type,

@@ -66,28 +66,14 @@ impl Embeddings {
     fn new(vb: VarBuilder, c: &EncoderConfig) -> Result<Self> {
         Ok(Self {
             word: Embedding::new(vb.pp("word_embeddings"), c.vocab_size, c.hidden_size)?,
-            position: Embedding::new(
-                vb.pp("position_embeddings"),
-                c.max_position_embeddings,
-                c.hidden_size,
-            )?,
-            token_type: Embedding::new(
-                vb.pp("token_type_embeddings"),
-                c.type_vocab_size,
-                c.hidden_size,
-            )?,
+            position: Embedding::new(vb.pp("position_embeddings"), c.max_position_embeddings, c.hidden_size)?,
+            token_type: Embedding::new(vb.pp("token_type_embeddings"), c.type_vocab_size, c.hidden_size)?,
             layer_norm: LayerNorm::new(vb.pp("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
         })
     }
 
-    fn forward(
-        &self,
-        input_ids: &Tensor,
-        token_type_ids: &Tensor,
-        position_ids: &Tensor,
-        ctx: &Ctx,
-    ) -> Result<Tensor> {
+    fn forward(&self, input_ids: &Tensor, token_type_ids: &Tensor, position_ids: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let x = self
             .word
             .forward(input_ids)?
@@ -122,9 +108,7 @@ impl SelfAttention {
     /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`, contiguous for the batched matmuls.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (batch, seq, _) = x.dims3()?;
-        x.reshape((batch, seq, self.num_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()
+        x.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
     }
 
     /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for tokens, a large negative number for padding.
@@ -137,10 +121,7 @@ impl SelfAttention {
         let v = self.split_heads(&ctx.linear(&self.value, x)?)?;
         let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
         let probs = ctx.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
-        probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch, seq, hidden))
+        probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))
     }
 }
 
@@ -161,11 +142,7 @@ impl EncoderLayer {
         Ok(Self {
             attention: SelfAttention::new(attention.pp("self"), c)?,
             attention_output: LinearLayer::new(attention.pp("output").pp("dense"), h, h)?,
-            attention_norm: LayerNorm::new(
-                attention.pp("output").pp("LayerNorm"),
-                h,
-                c.layer_norm_eps,
-            )?,
+            attention_norm: LayerNorm::new(attention.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
             intermediate: LinearLayer::new(vb.pp("intermediate").pp("dense"), h, i)?,
             output: LinearLayer::new(vb.pp("output").pp("dense"), i, h)?,
             output_norm: LayerNorm::new(vb.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
@@ -183,26 +160,13 @@ impl EncoderLayer {
     }
 
     fn linear_layers(&self) -> [&LinearLayer; 6] {
-        [
-            &self.attention.query,
-            &self.attention.key,
-            &self.attention.value,
-            &self.attention_output,
-            &self.intermediate,
-            &self.output,
-        ]
+        [&self.attention.query, &self.attention.key, &self.attention.value, &self.attention_output, &self.intermediate, &self.output]
     }
 }
 
 enum ClassificationHead {
-    Bert {
-        pooler: LinearLayer,
-        classifier: LinearLayer,
-    },
-    Roberta {
-        dense: LinearLayer,
-        out_proj: LinearLayer,
-    },
+    Bert { pooler: LinearLayer, classifier: LinearLayer },
+    Roberta { dense: LinearLayer, out_proj: LinearLayer },
 }
 
 impl ClassificationHead {
@@ -246,11 +210,7 @@ pub struct SequenceClassifier {
 impl SequenceClassifier {
     /// A model with every parameter zero, the digital linear forward and dropout seed 0. Callers fill
     /// the parameters ([`super::init`], [`super::load`]).
-    pub(crate) fn zeroed(
-        config: &EncoderConfig,
-        num_labels: usize,
-        device: &Device,
-    ) -> Result<Self> {
+    pub(crate) fn zeroed(config: &EncoderConfig, num_labels: usize, device: &Device) -> Result<Self> {
         if num_labels == 0 {
             candle_core::bail!("a classifier needs at least one label")
         }
@@ -302,10 +262,7 @@ impl SequenceClassifier {
     /// Every linear layer in forward order: per encoder layer query, key, value, attention output,
     /// intermediate, output; then the head's two layers.
     pub fn linear_layers(&self) -> impl Iterator<Item = &LinearLayer> {
-        self.layers
-            .iter()
-            .flat_map(EncoderLayer::linear_layers)
-            .chain(self.head.linear_layers())
+        self.layers.iter().flat_map(EncoderLayer::linear_layers).chain(self.head.linear_layers())
     }
 
     /// The names of [`Self::linear_layers`], e.g. `encoder.layer.0.attention.self.query`.
@@ -321,8 +278,7 @@ impl SequenceClassifier {
     /// Every trainable parameter with its name, sorted by name.
     pub fn vars(&self) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-        let mut vars: Vec<(String, Var)> =
-            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        let mut vars: Vec<(String, Var)> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         vars
     }
@@ -361,18 +317,11 @@ impl SequenceClassifier {
             }
             ClassificationHead::Roberta { .. } => None,
         };
-        Ok(EncoderOutput {
-            last_hidden_state,
-            pooler_output,
-        })
+        Ok(EncoderOutput { last_hidden_state, pooler_output })
     }
 
     fn ctx(&self, mode: Mode) -> Ctx<'_> {
-        Ctx {
-            linear: self.linear.as_ref(),
-            mode,
-            dropout: &self.dropout_rng,
-        }
+        Ctx { linear: self.linear.as_ref(), mode, dropout: &self.dropout_rng }
     }
 
     fn encode_hidden(&self, inputs: &EncoderInputs, ctx: &Ctx) -> Result<Tensor> {
@@ -384,11 +333,8 @@ impl SequenceClassifier {
         };
         let position_ids = self.position_ids(input_ids)?;
         // Hugging Face adds the dtype's minimum to the scores of padding keys.
-        let mask_bias = ((1.0 - inputs.attention_mask.to_dtype(DType::F32)?)? * f32::MIN as f64)?
-            .reshape((batch, 1, 1, seq))?;
-        let mut hidden = self
-            .embeddings
-            .forward(input_ids, &token_type_ids, &position_ids, ctx)?;
+        let mask_bias = ((1.0 - inputs.attention_mask.to_dtype(DType::F32)?)? * f32::MIN as f64)?.reshape((batch, 1, 1, seq))?;
+        let mut hidden = self.embeddings.forward(input_ids, &token_type_ids, &position_ids, ctx)?;
         for layer in &self.layers {
             hidden = layer.forward(&hidden, &mask_bias, ctx)?;
         }
@@ -400,9 +346,7 @@ impl SequenceClassifier {
     fn position_ids(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (_, seq) = input_ids.dims2()?;
         match self.config.architecture {
-            Architecture::Bert => {
-                Tensor::arange(0u32, seq as u32, input_ids.device())?.unsqueeze(0)
-            }
+            Architecture::Bert => Tensor::arange(0u32, seq as u32, input_ids.device())?.unsqueeze(0),
             Architecture::Roberta => {
                 let pad = self.config.pad_token_id;
                 let not_pad = input_ids.ne(pad)?.to_dtype(DType::F32)?;

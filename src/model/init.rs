@@ -15,12 +15,7 @@ use super::config::{Architecture, EncoderConfig};
 use super::encoder::SequenceClassifier;
 
 /// A model with all parameters drawn from `seed` (the "random" technology's model and tests' models).
-pub fn random_model(
-    config: &EncoderConfig,
-    num_labels: usize,
-    seed: u64,
-    device: &Device,
-) -> Result<SequenceClassifier> {
+pub fn random_model(config: &EncoderConfig, num_labels: usize, seed: u64, device: &Device) -> Result<SequenceClassifier> {
     let model = SequenceClassifier::zeroed(config, num_labels, device)?;
     initialize_matching(&model, seed, |_| true)?;
     model.reseed_dropout(seed);
@@ -28,11 +23,7 @@ pub fn random_model(
 }
 
 /// Re-initialises every parameter whose name satisfies `select`; returns the names initialised.
-pub fn initialize_matching(
-    model: &SequenceClassifier,
-    seed: u64,
-    select: impl Fn(&str) -> bool,
-) -> Result<Vec<String>> {
+pub fn initialize_matching(model: &SequenceClassifier, seed: u64, select: impl Fn(&str) -> bool) -> Result<Vec<String>> {
     let config = model.config();
     let mut initialised = Vec::new();
     for (name, var) in model.vars() {
@@ -48,12 +39,7 @@ pub fn initialize_matching(
 }
 
 /// The Hugging Face initial values of the parameter `name` with shape `dims`.
-fn initial_values(
-    config: &EncoderConfig,
-    name: &str,
-    dims: &[usize],
-    seed: u64,
-) -> Result<Vec<f32>> {
+fn initial_values(config: &EncoderConfig, name: &str, dims: &[usize], seed: u64) -> Result<Vec<f32>> {
     let count: usize = dims.iter().product();
     if name.ends_with("LayerNorm.weight") {
         return Ok(vec![1.0; count]);
@@ -61,13 +47,12 @@ fn initial_values(
     if name.ends_with(".bias") {
         return Ok(vec![0.0; count]);
     }
-    let normal = Normal::new(0.0f32, config.initializer_range as f32)
-        .map_err(|e| candle_core::Error::Msg(format!("initializer_range: {e}")))?;
+    let normal =
+        Normal::new(0.0f32, config.initializer_range as f32).map_err(|e| candle_core::Error::Msg(format!("initializer_range: {e}")))?;
     let mut rng = StdRng::seed_from_u64(seed ^ name_hash(name));
     let mut values: Vec<f32> = (0..count).map(|_| normal.sample(&mut rng)).collect();
     let has_padding_row = name == "embeddings.word_embeddings.weight"
-        || (name == "embeddings.position_embeddings.weight"
-            && config.architecture == Architecture::Roberta);
+        || (name == "embeddings.position_embeddings.weight" && config.architecture == Architecture::Roberta);
     let pad = config.pad_token_id as usize;
     if has_padding_row && dims.len() == 2 && pad < dims[0] {
         let width = dims[1];

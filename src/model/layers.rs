@@ -22,21 +22,14 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub(crate) fn new(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get(size, "weight")?,
-            bias: vb.get(size, "bias")?,
-            eps,
-        })
+        Ok(Self { weight: vb.get(size, "weight")?, bias: vb.get(size, "bias")?, eps })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
         let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
-        centred
-            .broadcast_mul(&inv_std)?
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        centred.broadcast_mul(&inv_std)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
     }
 }
 
@@ -56,9 +49,7 @@ pub struct Embedding {
 
 impl Embedding {
     pub(crate) fn new(vb: VarBuilder, num_embeddings: usize, dim: usize) -> Result<Self> {
-        Ok(Self {
-            table: vb.get((num_embeddings, dim), "weight")?,
-        })
+        Ok(Self { table: vb.get((num_embeddings, dim), "weight")? })
     }
 
     pub fn table(&self) -> &Tensor {
@@ -82,9 +73,7 @@ pub struct DropoutRng {
 
 impl DropoutRng {
     pub fn new(seed: u64) -> Self {
-        Self {
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-        }
+        Self { rng: Mutex::new(StdRng::seed_from_u64(seed)) }
     }
 
     /// Restarts the mask sequence from `seed`.
@@ -109,15 +98,7 @@ impl DropoutRng {
         let keep_scale = 1.0 / (1.0 - p);
         let mask: Vec<f32> = {
             let mut rng = self.lock();
-            (0..x.elem_count())
-                .map(|_| {
-                    if rng.random::<f32>() < p {
-                        0.0
-                    } else {
-                        keep_scale
-                    }
-                })
-                .collect()
+            (0..x.elem_count()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep_scale }).collect()
         };
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         x.mul(&mask)

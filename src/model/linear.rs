@@ -27,11 +27,7 @@ impl LinearLayer {
     pub(crate) fn new(vb: VarBuilder, in_features: usize, out_features: usize) -> Result<Self> {
         let weight = vb.get((out_features, in_features), "weight")?;
         let bias = vb.get(out_features, "bias")?;
-        Ok(Self {
-            name: vb.prefix(),
-            weight,
-            bias,
-        })
+        Ok(Self { name: vb.prefix(), weight, bias })
     }
 
     /// The stable full name, e.g. `encoder.layer.0.attention.self.query` or `classifier.out_proj`.

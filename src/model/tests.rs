@@ -33,11 +33,7 @@ fn tiny_inputs(config: &EncoderConfig) -> EncoderInputs {
         1 => None,
         _ => Some(Tensor::new(&[[0u32, 0, 0, 1, 1, 1], [0, 0, 1, 1, 0, 0]], &dev).unwrap()),
     };
-    EncoderInputs {
-        input_ids: ids,
-        attention_mask: mask,
-        token_type_ids: types,
-    }
+    EncoderInputs { input_ids: ids, attention_mask: mask, token_type_ids: types }
 }
 
 fn logits_vec(model: &SequenceClassifier, mode: Mode) -> Vec<Vec<f32>> {
@@ -46,16 +42,7 @@ fn logits_vec(model: &SequenceClassifier, mode: Mode) -> Vec<Vec<f32>> {
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
 }
 
 fn golden_tokenizer_path() -> PathBuf {
@@ -117,29 +104,14 @@ fn seeded_initialisation_is_deterministic() {
 fn initialisation_follows_hugging_face() {
     let config = tiny_config(Architecture::Roberta);
     let model = random_model(&config, 2, 3, &Device::Cpu).unwrap();
-    let vars: std::collections::HashMap<String, candle_core::Var> =
-        model.vars().into_iter().collect();
+    let vars: std::collections::HashMap<String, candle_core::Var> = model.vars().into_iter().collect();
     let values = |name: &str| -> Vec<f32> { vars[name].flatten_all().unwrap().to_vec1().unwrap() };
-    assert!(
-        values("embeddings.LayerNorm.weight")
-            .iter()
-            .all(|&v| v == 1.0)
-    );
-    assert!(
-        values("encoder.layer.1.output.dense.bias")
-            .iter()
-            .all(|&v| v == 0.0)
-    );
+    assert!(values("embeddings.LayerNorm.weight").iter().all(|&v| v == 1.0));
+    assert!(values("encoder.layer.1.output.dense.bias").iter().all(|&v| v == 0.0));
     let pad = config.pad_token_id as usize;
-    for table in [
-        "embeddings.word_embeddings.weight",
-        "embeddings.position_embeddings.weight",
-    ] {
+    for table in ["embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight"] {
         let row = vars[table].get(pad).unwrap().to_vec1::<f32>().unwrap();
-        assert!(
-            row.iter().all(|&v| v == 0.0),
-            "{table} padding row is not zero"
-        );
+        assert!(row.iter().all(|&v| v == 0.0), "{table} padding row is not zero");
     }
     let weights = values("encoder.layer.0.intermediate.dense.weight");
     let n = weights.len() as f32;
@@ -151,14 +123,8 @@ fn initialisation_follows_hugging_face() {
 fn dropout_only_in_training() {
     for architecture in ARCHITECTURES {
         let model = random_model(&tiny_config(architecture), 2, 5, &Device::Cpu).unwrap();
-        assert_eq!(
-            logits_vec(&model, Mode::Eval),
-            logits_vec(&model, Mode::Eval)
-        );
-        assert_ne!(
-            logits_vec(&model, Mode::Train),
-            logits_vec(&model, Mode::Train)
-        );
+        assert_eq!(logits_vec(&model, Mode::Eval), logits_vec(&model, Mode::Eval));
+        assert_ne!(logits_vec(&model, Mode::Train), logits_vec(&model, Mode::Train));
         // Reseeding replays the same masks.
         model.reseed_dropout(99);
         let first = logits_vec(&model, Mode::Train);
@@ -188,32 +154,18 @@ fn roberta_config_defaults_missing_fields() {
 
     let xlm = r#"{"model_type": "xlm-roberta", "id2label": {"0": "a", "1": "b", "2": "c"}}"#;
     let c = EncoderConfig::from_json_str(xlm, Path::new("config.json")).unwrap();
-    assert_eq!(
-        (c.architecture, c.vocab_size, c.num_labels),
-        (Architecture::Roberta, 250002, Some(3))
-    );
+    assert_eq!((c.architecture, c.vocab_size, c.num_labels), (Architecture::Roberta, 250002, Some(3)));
 }
 
 #[test]
 fn config_errors_name_the_file_and_value() {
-    let err =
-        EncoderConfig::from_json_str(r#"{"model_type": "gpt2"}"#, Path::new("/x/config.json"))
-            .unwrap_err()
-            .to_string();
-    assert!(
-        err.contains("/x/config.json") && err.contains("gpt2"),
-        "{err}"
-    );
-    let err = EncoderConfig::from_json_str(
-        r#"{"model_type": "bert", "hidden_size": 10, "num_attention_heads": 4}"#,
-        Path::new("c.json"),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("c.json") && err.contains("multiple"), "{err}");
-    let err = EncoderConfig::from_json_str("{", Path::new("c.json"))
+    let err = EncoderConfig::from_json_str(r#"{"model_type": "gpt2"}"#, Path::new("/x/config.json")).unwrap_err().to_string();
+    assert!(err.contains("/x/config.json") && err.contains("gpt2"), "{err}");
+    let err = EncoderConfig::from_json_str(r#"{"model_type": "bert", "hidden_size": 10, "num_attention_heads": 4}"#, Path::new("c.json"))
         .unwrap_err()
         .to_string();
+    assert!(err.contains("c.json") && err.contains("multiple"), "{err}");
+    let err = EncoderConfig::from_json_str("{", Path::new("c.json")).unwrap_err().to_string();
     assert!(err.contains("c.json"), "{err}");
 }
 
@@ -244,17 +196,12 @@ fn linear_hook_sees_every_named_layer() {
         };
         assert_eq!(&names[names.len() - 2..], head);
         for layer in model.linear_layers() {
-            assert_eq!(
-                layer.weight().dims(),
-                [layer.out_features(), layer.in_features()]
-            );
+            assert_eq!(layer.weight().dims(), [layer.out_features(), layer.in_features()]);
             assert_eq!(layer.bias().dims(), [layer.out_features()]);
         }
 
         let digital = logits_vec(&model, Mode::Eval);
-        let recording = Arc::new(Recording {
-            calls: Mutex::new(Vec::new()),
-        });
+        let recording = Arc::new(Recording { calls: Mutex::new(Vec::new()) });
         model.set_linear_forward(recording.clone());
         let halved = logits_vec(&model, Mode::Eval);
         assert_eq!(*recording.calls.lock().unwrap(), names);
@@ -271,10 +218,7 @@ fn digital_forward_matches_candle_linear() {
     let x2 = x3.get(0).unwrap();
     use candle_core::Module;
     for x in [&x3, &x2] {
-        let diff = max_abs_diff(
-            &layer.digital_forward(x).unwrap(),
-            &linear.forward(x).unwrap(),
-        );
+        let diff = max_abs_diff(&layer.digital_forward(x).unwrap(), &linear.forward(x).unwrap());
         assert!(diff < 1e-5, "{diff}");
     }
 }
@@ -286,10 +230,7 @@ fn bad_inputs_are_errors_not_panics() {
     let dev = Device::Cpu;
     let mut inputs = tiny_inputs(&config);
     inputs.input_ids = Tensor::new(&[[5u32, 100, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], &dev).unwrap();
-    assert!(
-        model.forward(&inputs, Mode::Eval).is_err(),
-        "token id outside the vocabulary"
-    );
+    assert!(model.forward(&inputs, Mode::Eval).is_err(), "token id outside the vocabulary");
     let mut inputs = tiny_inputs(&config);
     inputs.attention_mask = Tensor::ones((2, 5), DType::U32, &dev).unwrap();
     assert!(model.forward(&inputs, Mode::Eval).is_err(), "mask shape");
@@ -298,10 +239,7 @@ fn bad_inputs_are_errors_not_panics() {
         attention_mask: Tensor::ones((1, 33), DType::U32, &dev).unwrap(),
         token_type_ids: None,
     };
-    assert!(
-        model.forward(&inputs, Mode::Eval).is_err(),
-        "longer than the position table"
-    );
+    assert!(model.forward(&inputs, Mode::Eval).is_err(), "longer than the position table");
 }
 
 /// Saves a seeded tiny model with the golden tokenizer into a fresh directory.
@@ -324,13 +262,8 @@ fn checkpoint_round_trip_gives_identical_logits() {
         let (model, dir) = saved_tiny_model(architecture);
         let loaded = load_dir(dir.path(), 3).unwrap();
         assert!(loaded.report.initialised.is_empty() && loaded.report.unused.is_empty());
-        assert_eq!(
-            logits_vec(&model, Mode::Eval),
-            logits_vec(&loaded.model, Mode::Eval)
-        );
-        let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-                .unwrap();
+        assert_eq!(logits_vec(&model, Mode::Eval), logits_vec(&loaded.model, Mode::Eval));
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
         assert_eq!(config["id2label"].as_object().unwrap().len(), 3);
     }
 }
@@ -346,28 +279,14 @@ fn edit_weights(dir: &Path, edit: impl FnOnce(&mut std::collections::HashMap<Str
 #[test]
 fn missing_head_is_initialised_from_the_seed() {
     let (_, dir) = saved_tiny_model(Architecture::Roberta);
-    edit_weights(dir.path(), |t| {
-        t.retain(|name, _| !name.starts_with("classifier."))
-    });
+    edit_weights(dir.path(), |t| t.retain(|name, _| !name.starts_with("classifier.")));
     let loaded = load_dir(dir.path(), 3).unwrap();
-    let mut expected = vec![
-        "classifier.dense.bias",
-        "classifier.dense.weight",
-        "classifier.out_proj.bias",
-        "classifier.out_proj.weight",
-    ];
+    let mut expected = vec!["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"];
     expected.sort();
     assert_eq!(loaded.report.initialised, expected);
     // Same values as the head of a fully random model with that seed (seed 0 in load_dir).
     let reference = random_model(loaded.model.config(), 3, 0, &Device::Cpu).unwrap();
-    let head = |m: &SequenceClassifier| {
-        m.linear_layers()
-            .last()
-            .unwrap()
-            .weight()
-            .to_vec2::<f32>()
-            .unwrap()
-    };
+    let head = |m: &SequenceClassifier| m.linear_layers().last().unwrap().weight().to_vec2::<f32>().unwrap();
     assert_eq!(head(&loaded.model), head(&reference));
 }
 
@@ -377,27 +296,15 @@ fn prefixless_and_gamma_beta_names_load() {
     edit_weights(dir.path(), |tensors| {
         let renamed = std::mem::take(tensors).into_iter().map(|(name, t)| {
             let name = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
-            let name = name
-                .replace("LayerNorm.weight", "LayerNorm.gamma")
-                .replace("LayerNorm.bias", "LayerNorm.beta");
+            let name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
             (name, t)
         });
         tensors.extend(renamed);
-        tensors.insert(
-            "cls.predictions.bias".into(),
-            Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
-        );
+        tensors.insert("cls.predictions.bias".into(), Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap());
     });
     let loaded = load_dir(dir.path(), 3).unwrap();
-    assert!(
-        loaded.report.unused.is_empty(),
-        "{:?}",
-        loaded.report.unused
-    );
-    assert_eq!(
-        logits_vec(&model, Mode::Eval),
-        logits_vec(&loaded.model, Mode::Eval)
-    );
+    assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report.unused);
+    assert_eq!(logits_vec(&model, Mode::Eval), logits_vec(&loaded.model, Mode::Eval));
 }
 
 #[test]
@@ -405,26 +312,15 @@ fn shape_mismatch_names_the_tensor_and_both_shapes() {
     let (_, dir) = saved_tiny_model(Architecture::Bert);
     let config_path = dir.path().join("config.json");
     let text = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(
-        &config_path,
-        text.replace("\"intermediate_size\": 32", "\"intermediate_size\": 48"),
-    )
-    .unwrap();
+    std::fs::write(&config_path, text.replace("\"intermediate_size\": 32", "\"intermediate_size\": 48")).unwrap();
     let err = load_dir(dir.path(), 3).err().unwrap().to_string();
-    assert!(
-        err.contains("encoder.layer.0.intermediate.dense.bias")
-            || err.contains("encoder.layer.0.intermediate.dense.weight"),
-        "{err}"
-    );
+    assert!(err.contains("encoder.layer.0.intermediate.dense.bias") || err.contains("encoder.layer.0.intermediate.dense.weight"), "{err}");
     assert!(err.contains("[48") && err.contains("[32"), "{err}");
 
     // A head saved with 3 labels does not fit a 2-label model.
     let (_, dir) = saved_tiny_model(Architecture::Roberta);
     let err = load_dir(dir.path(), 2).err().unwrap().to_string();
-    assert!(
-        err.contains("classifier.out_proj") && err.contains("[2") && err.contains("[3"),
-        "{err}"
-    );
+    assert!(err.contains("classifier.out_proj") && err.contains("[2") && err.contains("[3"), "{err}");
 }
 
 #[test]
@@ -434,10 +330,7 @@ fn missing_tensor_and_missing_file_are_named() {
         t.remove("roberta.encoder.layer.1.attention.self.value.weight");
     });
     let err = load_dir(dir.path(), 3).err().unwrap().to_string();
-    assert!(
-        err.contains("encoder.layer.1.attention.self.value.weight"),
-        "{err}"
-    );
+    assert!(err.contains("encoder.layer.1.attention.self.value.weight"), "{err}");
 
     for file in ["model.safetensors", "config.json", "tokenizer.json"] {
         let (_, dir) = saved_tiny_model(Architecture::Bert);
@@ -447,24 +340,11 @@ fn missing_tensor_and_missing_file_are_named() {
     }
 
     let (_, dir) = saved_tiny_model(Architecture::Bert);
-    std::fs::rename(
-        dir.path().join("model.safetensors"),
-        dir.path().join("pytorch_model.bin"),
-    )
-    .unwrap();
+    std::fs::rename(dir.path().join("model.safetensors"), dir.path().join("pytorch_model.bin")).unwrap();
     let err = load_dir(dir.path(), 3).err().unwrap().to_string();
-    assert!(
-        err.contains("model.safetensors") && err.contains("pytorch_model.bin"),
-        "{err}"
-    );
+    assert!(err.contains("model.safetensors") && err.contains("pytorch_model.bin"), "{err}");
 
     let hub = HubAccess::offline(Path::new("/nonexistent-hf-home"));
-    let err = load_model("nobody/no-such-model", 2, 0, &Device::Cpu, &hub)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("config.json") && err.contains("nobody/no-such-model"),
-        "{err}"
-    );
+    let err = load_model("nobody/no-such-model", 2, 0, &Device::Cpu, &hub).err().unwrap().to_string();
+    assert!(err.contains("config.json") && err.contains("nobody/no-such-model"), "{err}");
 }

@@ -130,7 +130,13 @@ pub fn finetune(
             Some(set) => Some(score(task, &predict(model, set.data, set.batch_size)?, set.labels)?),
             None => None,
         };
-        let summary = EpochSummary { epoch: epoch + 1, steps: epoch_steps, mean_loss: loss_sum / epoch_steps.max(1) as f64, seconds: start.elapsed().as_secs_f64(), eval };
+        let summary = EpochSummary {
+            epoch: epoch + 1,
+            steps: epoch_steps,
+            mean_loss: loss_sum / epoch_steps.max(1) as f64,
+            seconds: start.elapsed().as_secs_f64(),
+            eval,
+        };
         observe(TrainEvent::Epoch(&summary));
         summaries.push(summary);
     }

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 
-use crate::data::{Batch, EncodedSplit, Order, Predictions, TaskMetrics, task_metrics};
 use crate::data::Label;
+use crate::data::{Batch, EncodedSplit, Order, Predictions, TaskMetrics, task_metrics};
 use crate::model::{EncoderInputs, Mode, SequenceClassifier};
 use crate::task::Task;
 

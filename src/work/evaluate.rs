@@ -20,7 +20,9 @@ pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut
         (Some(dir), _) => load_for_task(&dir.join("checkpoint").to_string_lossy(), run.task, run.seed, &worker.device, &worker.hub)
             .with_context(|| format!("loading the stage checkpoint in {}", dir.display()))?,
         (None, TechnologyKind::Random) => random_classifier(worker, run)?,
-        (None, _) => load_for_task(&run.model, run.task, run.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", run.model))?,
+        (None, _) => {
+            load_for_task(&run.model, run.task, run.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", run.model))?
+        }
     };
     if let TechnologyKind::Pim { kind, .. } = &run.tech {
         bail!("technology kind {} is not simulated by this version of pimsweep", kind.kind_name());
@@ -61,13 +63,16 @@ fn predictions_frame(run: &Run, split: &crate::data::Split, outputs: &[Vec<f32>]
         .collect();
     let prediction: Vec<f64> = outputs.iter().map(|o| decide(run.task, o)).collect();
     let lists: Vec<Series> = outputs.iter().map(|o| Series::new("".into(), o.as_slice())).collect();
-    let df = DataFrame::new(n, vec![
-        Column::new("idx".into(), idx),
-        Column::new("label".into(), label),
-        Column::new("prediction".into(), prediction),
-        Column::new("outputs".into(), lists),
-        Column::new("repeat".into(), vec![repeat; n]),
-        Column::new("drift_s".into(), vec![drift_s; n]),
-    ])?;
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("idx".into(), idx),
+            Column::new("label".into(), label),
+            Column::new("prediction".into(), prediction),
+            Column::new("outputs".into(), lists),
+            Column::new("repeat".into(), vec![repeat; n]),
+            Column::new("drift_s".into(), vec![drift_s; n]),
+        ],
+    )?;
     Ok(df)
 }

@@ -12,7 +12,8 @@ use crate::train::{EvalSet, TrainEvent, TrainSettings, finetune};
 
 pub fn digital_finetune(worker: &LocalWorker, stage: &Stage, job: &mut Job) -> Result<()> {
     let task = stage.task;
-    let loaded = load_for_task(&stage.model, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", stage.model))?;
+    let loaded =
+        load_for_task(&stage.model, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", stage.model))?;
     for name in &loaded.report.initialised {
         job.log(format!("initialised from seed {}: {name}", stage.seed));
     }
@@ -26,17 +27,18 @@ pub fn digital_finetune(worker: &LocalWorker, stage: &Stage, job: &mut Job) -> R
         eval.encoded.len()
     ));
     let eval_set = EvalSet { data: &eval.encoded, labels: &eval.labels, batch_size: 32 };
-    let epochs = finetune(&loaded.model, &loaded.model.vars(), task, &train.encoded, Some(&eval_set), &settings, &mut |event| match event {
-        TrainEvent::Step { step, total_steps, loss, .. } => {
-            job.progress.set_length(total_steps as u64);
-            job.progress.set_position(step as u64);
-            job.progress.set_message(format!("loss {loss:.4}"));
-        }
-        TrainEvent::Epoch(summary) => {
-            let metrics = summary.eval.as_ref().map(|m| format!("{:?}", m.values)).unwrap_or_default();
-            job.log(format!("epoch {}: mean loss {:.4}, {:.1} s, eval {metrics}", summary.epoch, summary.mean_loss, summary.seconds));
-        }
-    })?;
+    let epochs =
+        finetune(&loaded.model, &loaded.model.vars(), task, &train.encoded, Some(&eval_set), &settings, &mut |event| match event {
+            TrainEvent::Step { step, total_steps, loss, .. } => {
+                job.progress.set_length(total_steps as u64);
+                job.progress.set_position(step as u64);
+                job.progress.set_message(format!("loss {loss:.4}"));
+            }
+            TrainEvent::Epoch(summary) => {
+                let metrics = summary.eval.as_ref().map(|m| format!("{:?}", m.values)).unwrap_or_default();
+                job.log(format!("epoch {}: mean loss {:.4}, {:.1} s, eval {metrics}", summary.epoch, summary.mean_loss, summary.seconds));
+            }
+        })?;
     save_checkpoint(&loaded.model, &loaded.tokenizer, &job.dir.join("checkpoint"))?;
     let history: Vec<serde_json::Value> = epochs
         .iter()

@@ -67,3 +67,11 @@ pub fn sweep(body: &str) -> String {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The offline Hugging Face cache: `HF_HOME` (as CI sets it), else `../shared/hf` beside the repository.
+pub fn hf_home() -> PathBuf {
+    match std::env::var_os("HF_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => repo_root().join("../shared/hf").canonicalize().expect("set HF_HOME or provide ../shared/hf"),
+    }
+}
