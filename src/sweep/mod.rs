@@ -10,6 +10,7 @@ pub mod diag;
 pub mod duration;
 pub mod params;
 mod parse;
+mod parse_tech;
 mod reader;
 mod resolve;
 pub mod source;
