@@ -118,6 +118,7 @@ fn a_short_real_finetune_learns() {
     assert!(last < first * 0.8, "the loss must fall: epoch 1 {first:.3}, epoch 3 {last:.3}");
     // Chance is 0.5; with 200 examples its standard error is sqrt(0.25/200) = 0.035: demand 4 of them.
     let accuracy = epochs.last().unwrap().eval.as_ref().unwrap().get("accuracy").unwrap();
+    eprintln!("loss {first:.3} → {last:.3}, accuracy {accuracy:.3}");
     assert!(accuracy > 0.5 + 4.0 * 0.035, "accuracy {accuracy}");
 }
 
