@@ -30,7 +30,6 @@ pub const SHAPES: &[(&str, &str)] = &[
 /// One measured configuration.
 #[derive(Debug, Clone)]
 pub struct Throughput {
-    pub model: String,
     pub batch: usize,
     pub seq: usize,
     pub samples_per_s: f64,
@@ -74,7 +73,7 @@ pub fn eval_throughput(model: &SequenceClassifier, batch: usize, seq: usize, min
         model.forward(&inputs, Mode::Eval)?.to_vec2::<f32>()?;
         Ok(())
     })?;
-    Ok(Throughput { model: String::new(), batch, seq, samples_per_s: (n * batch) as f64 / t.as_secs_f64(), iterations: n })
+    Ok(Throughput { batch, seq, samples_per_s: (n * batch) as f64 / t.as_secs_f64(), iterations: n })
 }
 
 /// Training steps (forward, cross-entropy, backward, AdamW over every parameter) per second × batch.
@@ -93,7 +92,7 @@ pub fn train_throughput(model: &SequenceClassifier, batch: usize, seq: usize, mi
         loss.to_scalar::<f32>()?;
         Ok(())
     })?;
-    Ok(Throughput { model: String::new(), batch, seq, samples_per_s: (n * batch) as f64 / t.as_secs_f64(), iterations: n })
+    Ok(Throughput { batch, seq, samples_per_s: (n * batch) as f64 / t.as_secs_f64(), iterations: n })
 }
 
 /// Runs the benchmark for the named shapes and prints a Markdown table.

@@ -16,6 +16,9 @@ use crate::sweep::TechnologyKind;
 use crate::train::{decide, predict, score};
 
 pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut Job) -> Result<Evaluation> {
+    if let TechnologyKind::Pim { kind, .. } = &run.tech {
+        bail!("technology kind {} is not simulated by this version of pimsweep", kind.kind_name());
+    }
     let loaded = match (stage, &run.tech) {
         (Some(dir), _) => load_for_task(&dir.join("checkpoint").to_string_lossy(), run.task, run.seed, &worker.device, &worker.hub)
             .with_context(|| format!("loading the stage checkpoint in {}", dir.display()))?,
@@ -24,9 +27,6 @@ pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut
             load_for_task(&run.model, run.task, run.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", run.model))?
         }
     };
-    if let TechnologyKind::Pim { kind, .. } = &run.tech {
-        bail!("technology kind {} is not simulated by this version of pimsweep", kind.kind_name());
-    }
     let batch_size = match run.eval.get("batch-size") {
         Some(crate::sweep::ParamValue::Int(b)) => *b as usize,
         _ => 32,

@@ -10,6 +10,9 @@ use crate::model::{load_for_task, save_checkpoint};
 use crate::plan::Stage;
 use crate::train::{EvalSet, TrainEvent, TrainSettings, finetune};
 
+/// Batch size of the per-epoch evaluations: it affects speed only, never the checkpoint, so stage ids leave it out.
+const EPOCH_EVAL_BATCH: usize = 32;
+
 pub fn digital_finetune(worker: &LocalWorker, stage: &Stage, job: &mut Job) -> Result<()> {
     let task = stage.task;
     let loaded =
@@ -26,7 +29,7 @@ pub fn digital_finetune(worker: &LocalWorker, stage: &Stage, job: &mut Job) -> R
         train.encoded.len(),
         eval.encoded.len()
     ));
-    let eval_set = EvalSet { data: &eval.encoded, labels: &eval.labels, batch_size: 32 };
+    let eval_set = EvalSet { data: &eval.encoded, labels: &eval.labels, batch_size: EPOCH_EVAL_BATCH };
     let epochs =
         finetune(&loaded.model, &loaded.model.vars(), task, &train.encoded, Some(&eval_set), &settings, &mut |event| match event {
             TrainEvent::Step { step, total_steps, loss, .. } => {
