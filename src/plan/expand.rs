@@ -172,13 +172,12 @@ fn bind(sweep: &Sweep, given: Vec<(Axis, AxisValue)>) -> Point {
     }
     // Technology parameters: the generic knobs first, explicit parameter paths last (they win).
     if let TechnologyKind::Pim { kind, params } = &mut p.tech {
-        for (axis, value) in &given {
+        for (_, value) in &given {
             match value {
                 AxisValue::Noise(x) => kind.noise_knob().iter().for_each(|k| set_param(params, k, ParamValue::Float(*x))),
                 AxisValue::Bits(b) => kind.bits_knob().iter().for_each(|k| set_param(params, k, ParamValue::Int(*b))),
                 _ => {}
             }
-            let _ = axis;
         }
         for (axis, value) in &given {
             if let (Axis::Param { scope: Scope::Technology(t), spec }, AxisValue::Param(v)) = (axis, value)

@@ -29,11 +29,11 @@ impl LocalWorker {
 }
 
 impl Worker for LocalWorker {
-    fn train(&self, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
+    // `parent` (the digital fine-tune a PIM-aware training starts from) is used once those trainings exist.
+    fn train(&self, stage: &Stage, _parent: Option<&Path>, job: &mut Job) -> Result<()> {
         match stage.kind {
             StageKind::Finetune => finetune::digital_finetune(self, stage, job),
             StageKind::PimFinetune => {
-                let _ = parent;
                 bail!("PIM-aware fine-tuning needs the PIM technologies, which this version does not simulate yet")
             }
             StageKind::Lora => bail!("hardware-aware LoRA is not implemented in this version"),
