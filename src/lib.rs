@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data;
 pub mod exec;
 pub mod model;
+pub mod pim;
 pub mod plan;
 pub mod report;
 pub mod sweep;

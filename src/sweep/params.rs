@@ -318,6 +318,52 @@ impl ParamSet {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(self.values.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
     }
+
+    // Typed getters for code that consumes a validated set. The schema guarantees every parameter is
+    // present with its type, so a mismatch is a programming error (a name typo), reported as such.
+
+    fn typed<'a, T>(&'a self, name: &str, what: &str, pick: impl FnOnce(&'a ParamValue) -> Option<T>) -> T {
+        let value = self.values.get(name).unwrap_or_else(|| panic!("no parameter `{name}` in this schema"));
+        pick(value).unwrap_or_else(|| panic!("parameter `{name}` is {value:?}, not {what}"))
+    }
+
+    pub fn float(&self, name: &str) -> f64 {
+        self.typed(name, "a number", ParamValue::as_f64)
+    }
+
+    pub fn int(&self, name: &str) -> i64 {
+        self.typed(name, "an integer", |v| if let ParamValue::Int(i) = v { Some(*i) } else { None })
+    }
+
+    /// An optional integer: `None` when switched off (`#null`).
+    pub fn opt_int(&self, name: &str) -> Option<i64> {
+        self.typed(name, "an integer or off", |v| match v {
+            ParamValue::Int(i) => Some(Some(*i)),
+            ParamValue::Off => Some(None),
+            _ => None,
+        })
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.typed(name, "a boolean", |v| if let ParamValue::Bool(b) = v { Some(*b) } else { None })
+    }
+
+    pub fn string(&self, name: &str) -> &str {
+        self.typed(name, "a string", |v| if let ParamValue::Str(s) = v { Some(s.as_str()) } else { None })
+    }
+
+    /// Layer-name patterns (empty when none were written).
+    pub fn patterns(&self, name: &str) -> &[String] {
+        self.typed(name, "patterns", |v| match v {
+            ParamValue::List(l) => Some(l.as_slice()),
+            ParamValue::Off => Some(&[][..]),
+            _ => None,
+        })
+    }
+
+    pub fn number_format(&self, name: &str) -> NumberFormat {
+        parse_number_format(self.string(name)).unwrap_or_else(|| panic!("parameter `{name}` is not a number format"))
+    }
 }
 
 /// Looks a parameter up in a schema.

@@ -1,0 +1,40 @@
+//! The interface every PIM technology implements, and building one from a sweep's technology parameters.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use candle_core::{Result, Tensor};
+
+use super::noise::NoiseKey;
+use crate::sweep::{ParamSet, PimKind};
+
+/// Everything a tile simulation needs besides the input and the weight.
+#[derive(Debug, Clone, Copy)]
+pub struct TileCall<'a> {
+    /// The layer's stable name (`encoder.layer.0.attention.self.query`), for messages and caches.
+    pub layer: &'a str,
+    /// Token rows per sequence in `x`: `seq` when the layer input was `[batch, seq, K]`; all rows when it
+    /// was 2-D (the classifier head: one "sequence" of examples). Only `input-scale "block"` uses it.
+    pub rows_per_sequence: usize,
+    /// Training forward: the master weights change between calls, and noise follows the training
+    /// semantics of PIM_MODELS.md §6 (re-sampled every forward).
+    pub training: bool,
+    /// Seconds since the chip was programmed (drifting technologies; 0 otherwise).
+    pub drift_s: f64,
+    /// Seeds of this call's draws; `noise.chip` names the programmed chip.
+    pub noise: NoiseKey,
+}
+
+/// A simulated PIM technology.
+pub trait Simulator: Send + Sync + Debug {
+    /// The simulated `x·Wᵀ` WITHOUT the bias. `x` is `[rows, K]` f32, contiguous; `weight` is the detached
+    /// f32 master weight `[N, K]` (PyTorch layout). Returns `[rows, N]` f32 on `x`'s device. Must never
+    /// return NaN or Inf for finite inputs.
+    fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor>;
+}
+
+/// The simulator of a technology kind with its validated parameters.
+pub fn build(kind: PimKind, params: &ParamSet) -> anyhow::Result<Arc<dyn Simulator>> {
+    let _ = params;
+    anyhow::bail!("the {} technology is not simulated yet", kind.kind_name())
+}
