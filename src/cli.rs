@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::sweep::TechnologyKind;
 use clap::{Parser, Subcommand};
 
 use crate::plan::{self, Plan};
@@ -61,9 +62,40 @@ enum Command {
         /// Minimum measuring time per figure, in seconds.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Also measure the PIM technologies defined in these files (presets or sweeps): one layer at
+        /// roberta-base shapes, and whole models, each against the digital path.
+        #[arg(long = "technology", value_name = "FILE.kdl")]
+        technologies: Vec<PathBuf>,
     },
     /// Train and evaluate a sweep's runs, resuming what an earlier invocation left.
     Run(crate::exec::cmd::RunArgs),
+    /// Apply one PIM linear layer to your own tensors: y = x·Wᵀ + b through a technology's tiles.
+    Layer {
+        /// A file defining the technology (a preset such as configs/reram.kdl, or a sweep).
+        #[arg(long, value_name = "FILE.kdl")]
+        technology: PathBuf,
+        /// Which technology of the file (needed when it defines several).
+        #[arg(long, value_name = "T")]
+        name: Option<String>,
+        /// The input x, [rows, in] or [batch, seq, in] (a safetensors file holding one tensor).
+        #[arg(long, value_name = "x.safetensors")]
+        input: PathBuf,
+        /// The weight W in the PyTorch Linear layout [out, in] (one tensor).
+        #[arg(long, value_name = "w.safetensors")]
+        weight: PathBuf,
+        /// The bias b, [out] (one tensor), added digitally.
+        #[arg(long, value_name = "b.safetensors")]
+        bias: Option<PathBuf>,
+        /// Time since programming, for drifting technologies (e.g. 1h, 1d, 10y).
+        #[arg(long, default_value = "0s")]
+        drift: String,
+        /// Seed of the noise draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write y (a safetensors file with one tensor named `y`).
+        #[arg(long, value_name = "y.safetensors")]
+        out: PathBuf,
+    },
 }
 
 /// Entry point of the binary.
@@ -74,11 +106,34 @@ pub fn main() -> ExitCode {
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
         Command::Report { dir } => exit_code(crate::report::cmd::report(&dir)),
         Command::Status { dir } => exit_code(crate::report::cmd::status(&dir)),
-        Command::Bench { models, eval_batch, train_batch, seq, seconds } => {
+        Command::Bench { models, eval_batch, train_batch, seq, seconds, technologies } => {
             let time = std::time::Duration::from_secs_f64(seconds);
-            exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time).map(|table| print!("{table}")))
+            if technologies.is_empty() {
+                return exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time).map(|table| print!("{table}")));
+            }
+            let mut built = Vec::new();
+            for path in &technologies {
+                let Some(techs) = load_technologies(path) else { return ExitCode::FAILURE };
+                for t in techs {
+                    let TechnologyKind::Pim { kind, params } = &t.kind else { continue };
+                    match crate::pim::Technology::new(*kind, params) {
+                        Ok(technology) => built.push((t.name.clone(), technology)),
+                        Err(e) => {
+                            eprintln!("error: technology {} in {}: {e:#}", t.name, path.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+            }
+            exit_code(crate::pim::bench::layer_table(&built, time).and_then(|layers| {
+                print!("{layers}\n");
+                crate::pim::bench::model_table(&models, &built, eval_batch, train_batch, seq, time).map(|table| print!("{table}"))
+            }))
         }
         Command::Run(args) => crate::exec::cmd::run(args),
+        Command::Layer { technology, name, input, weight, bias, drift, seed, out } => {
+            layer_cmd(&technology, name.as_deref(), &drift, crate::pim::layer_cmd::LayerRequest { input, weight, bias, drift_s: 0.0, seed, out })
+        }
     }
 }
 
@@ -153,6 +208,63 @@ fn check(path: &std::path::Path) -> ExitCode {
         start.elapsed().as_secs_f64() * 1e3
     );
     ExitCode::SUCCESS
+}
+
+/// The PIM technologies a preset or a sweep file defines; None (diagnostics printed) when it does not read.
+fn load_technologies(path: &std::path::Path) -> Option<Vec<sweep::Technology>> {
+    if std::fs::read_to_string(path).is_ok_and(|t| sweep::is_sweep_file(&t)) {
+        let (loaded, _) = load_plan(path)?;
+        return Some(loaded.technologies.into_values().filter(|t| t.kind.pim_kind().is_some()).collect());
+    }
+    match sweep::load_preset(path) {
+        Ok((techs, warnings)) => {
+            report(&warnings);
+            Some(techs)
+        }
+        Err(diags) => {
+            report(&diags);
+            None
+        }
+    }
+}
+
+/// `layer`: finds the technology in its file, then applies it.
+fn layer_cmd(path: &std::path::Path, name: Option<&str>, drift: &str, mut request: crate::pim::layer_cmd::LayerRequest) -> ExitCode {
+    request.drift_s = match sweep::duration::parse_duration(drift) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --drift {drift}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(technologies) = load_technologies(path) else { return ExitCode::FAILURE };
+    let names = || technologies.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
+    let chosen = match (name, technologies.as_slice()) {
+        (Some(n), _) => technologies.iter().find(|t| t.name == n),
+        (None, [only]) => Some(only),
+        (None, []) => {
+            eprintln!("error: {} defines no PIM technology", path.display());
+            return ExitCode::FAILURE;
+        }
+        (None, _) => {
+            eprintln!("error: {} defines several technologies ({}): choose one with --name", path.display(), names());
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(technology) = chosen else {
+        eprintln!("error: {} defines no technology {:?}; it defines: {}", path.display(), name.unwrap_or_default(), names());
+        return ExitCode::FAILURE;
+    };
+    match crate::pim::layer_cmd::run(&technology.name, &technology.kind, &request) {
+        Ok(y) => {
+            println!("wrote y {:?} to {} ({})", y.dims(), request.out.display(), technology.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `check` on a preset (a file of technology definitions such as configs/reram.kdl).

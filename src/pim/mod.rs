@@ -6,7 +6,11 @@
 //! so a run is reproducible bit for bit whatever the thread count.
 
 pub mod noise;
+pub mod bench;
+pub mod layer_cmd;
+pub mod linear;
 pub mod simulator;
 
+pub use linear::{LayerFilter, PimLinear, Technology};
 pub use noise::NoiseKey;
 pub use simulator::{Simulator, TileCall};

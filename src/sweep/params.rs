@@ -261,6 +261,9 @@ impl ParamSpec {
             (ParamType::Patterns, RawValue::Str(s)) => {
                 if s.is_empty() {
                     Err(Rejection::new(format!("`{name}` patterns must not be empty")))
+                } else if let Err(e) = glob::Pattern::new(s) {
+                    Err(Rejection::new(format!("`{name}` pattern {s:?} is not valid: {}", e.msg))
+                        .help("`*` matches any characters, `?` one character, `[abc]` one of a set"))
                 } else {
                     Ok(ParamValue::List(vec![s.clone()]))
                 }

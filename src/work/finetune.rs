@@ -1,31 +1,56 @@
-//! The digital fine-tune stage: the pretrained model with a fresh task head, trained with the `baseline`
-//! recipe, evaluated after every epoch, and saved as a checkpoint that runs and PIM-aware stages start from.
+//! The fine-tuning stages. The digital fine-tune: the pretrained model with a fresh task head, trained with
+//! the `baseline` recipe. The PIM-aware fine-tune (PIM_MODELS.md §6): the digital fine-tune's checkpoint (or
+//! a model that has a task head) trained with the `train` recipe through the technology's noisy forward and
+//! a straight-through backward, every parameter training. Both evaluate after every epoch and save a
+//! checkpoint that runs (and PIM-aware stages) start from.
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 
 use super::LocalWorker;
 use super::data::prepare;
 use crate::exec::Job;
 use crate::model::{load_for_task, save_checkpoint};
+use crate::pim::Technology;
 use crate::plan::Stage;
+use crate::sweep::TechnologyKind;
 use crate::train::{EvalSet, TrainEvent, TrainSettings, finetune};
 
 /// Batch size of the per-epoch evaluations: it affects speed only, never the checkpoint, so stage ids leave it out.
 const EPOCH_EVAL_BATCH: usize = 32;
 
-pub fn digital_finetune(worker: &LocalWorker, stage: &Stage, job: &mut Job) -> Result<()> {
+/// Trains `stage`; `parent` is the finished stage it starts from (a PIM-aware fine-tune of a model without
+/// a task head starts from the digital fine-tune).
+pub fn finetune_stage(worker: &LocalWorker, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
     let task = stage.task;
-    let loaded =
-        load_for_task(&stage.model, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", stage.model))?;
+    let technology = match &stage.tech {
+        None => None,
+        Some(TechnologyKind::Pim { kind, params }) => Some(
+            Technology::new(*kind, params)
+                .with_context(|| format!("technology {}", stage.technology.as_deref().unwrap_or("?")))?,
+        ),
+        Some(other) => bail!("stage {} trains on {other:?}, which is not a PIM technology", stage.name),
+    };
+    let source = match parent {
+        Some(dir) => dir.join("checkpoint").to_string_lossy().into_owned(),
+        None => stage.model.clone(),
+    };
+    let mut loaded =
+        load_for_task(&source, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {source}"))?;
     for name in &loaded.report.initialised {
         job.log(format!("initialised from seed {}: {name}", stage.seed));
+    }
+    if let Some(technology) = &technology {
+        // One training: a fresh draw on every forward, training and per-epoch evaluation alike (§6).
+        loaded.model.set_linear_forward(technology.linear(stage.seed, 0, 0.0, 0));
+        job.log(format!("training through {} ({:?})", stage.technology.as_deref().unwrap_or("?"), technology.simulator));
     }
     let settings = TrainSettings::from_params(&stage.train, stage.seed)?;
     let train = prepare(&stage.data, task, "train", stage.data.max_train, &loaded.tokenizer, stage.max_seq_len)?;
     let eval = prepare(&stage.data, task, task.eval_split(), stage.data.max_eval, &loaded.tokenizer, stage.max_seq_len)?;
     job.log(format!(
-        "fine-tuning {} on {task}: {} training and {} evaluation examples, {settings:?}",
-        stage.model,
+        "fine-tuning {source} on {task}: {} training and {} evaluation examples, {settings:?}",
         train.encoded.len(),
         eval.encoded.len()
     ));

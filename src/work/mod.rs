@@ -29,13 +29,9 @@ impl LocalWorker {
 }
 
 impl Worker for LocalWorker {
-    // `parent` (the digital fine-tune a PIM-aware training starts from) is used once those trainings exist.
-    fn train(&self, stage: &Stage, _parent: Option<&Path>, job: &mut Job) -> Result<()> {
+    fn train(&self, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
         match stage.kind {
-            StageKind::Finetune => finetune::digital_finetune(self, stage, job),
-            StageKind::PimFinetune => {
-                bail!("PIM-aware fine-tuning needs the PIM technologies, which this version does not simulate yet")
-            }
+            StageKind::Finetune | StageKind::PimFinetune => finetune::finetune_stage(self, stage, parent, job),
             StageKind::Lora => bail!("hardware-aware LoRA is not implemented in this version"),
         }
     }
