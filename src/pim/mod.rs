@@ -6,7 +6,15 @@
 //! so a run is reproducible bit for bit whatever the thread count.
 
 pub mod noise;
+pub mod pcm_ncb;
+pub mod quant;
+pub mod reram;
 pub mod simulator;
+pub mod sram;
+pub mod tiling;
+
+#[cfg(test)]
+mod test_support;
 
 pub use noise::NoiseKey;
 pub use simulator::{Simulator, TileCall};
