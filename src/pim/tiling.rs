@@ -125,13 +125,14 @@ pub fn quantize_inputs(mut x: Vec<f32>, geom: &Geometry, mode: InputScale, forma
         .flat_map_iter(|block| {
             (0..nc)
                 .map(|c| {
+                    if format == Format::Exact {
+                        return 1.0; // no scale to find
+                    }
                     let cols = geom.chunk(c);
                     let m = block.chunks(k.max(1)).fold(0.0f32, |m, row| m.max(max_abs(&row[cols.clone()])));
                     let grid = format.grid(m);
-                    if format != Format::Exact {
-                        for row in block.chunks_mut(k.max(1)) {
-                            row[cols.clone()].iter_mut().for_each(|v| *v = grid.apply(*v));
-                        }
+                    for row in block.chunks_mut(k.max(1)) {
+                        row[cols.clone()].iter_mut().for_each(|v| *v = grid.apply(*v));
                     }
                     format.norm(m)
                 })

@@ -514,6 +514,9 @@ mod tests {
         let bits = find(RERAM, "input-bits").unwrap();
         assert!(bits.check(&RawValue::Int(17)).unwrap_err().message.contains("between 1 and 16"));
         assert_eq!(bits.check(&RawValue::Int(3)).unwrap(), ParamValue::Int(3));
+        assert_eq!(bits.check(&RawValue::Null).unwrap(), ParamValue::Off, "#null = ideal DAC");
+        assert_eq!(bits.default_value(), ParamValue::Int(8));
+        assert_eq!(find(PCM_NCB, "adc-bits").unwrap().check(&RawValue::Null).unwrap(), ParamValue::Off);
         let cs = find(DIGITAL, "core-size").unwrap();
         assert!(cs.check(&RawValue::Int(100)).unwrap_err().message.contains("power of two"));
         assert!(cs.check(&RawValue::Int(0)).is_err());
