@@ -5,11 +5,19 @@
 //! sweep's technology parameters. Randomness comes from [`noise`], seeded per (run seed, layer, chip, draw),
 //! so a run is reproducible bit for bit whatever the thread count.
 
-pub mod noise;
 pub mod bench;
 pub mod layer_cmd;
 pub mod linear;
+pub mod noise;
+pub mod pcm_ncb;
+pub mod quant;
+pub mod reram;
 pub mod simulator;
+pub mod sram;
+pub mod tiling;
+
+#[cfg(test)]
+mod test_support;
 
 pub use linear::{LayerFilter, PimLinear, Technology};
 pub use noise::NoiseKey;

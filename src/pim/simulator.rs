@@ -35,6 +35,10 @@ pub trait Simulator: Send + Sync + Debug {
 
 /// The simulator of a technology kind with its validated parameters.
 pub fn build(kind: PimKind, params: &ParamSet) -> anyhow::Result<Arc<dyn Simulator>> {
-    let _ = params;
-    anyhow::bail!("the {} technology is not simulated yet", kind.kind_name())
+    match kind {
+        PimKind::Digital => Ok(Arc::new(super::sram::Sram::from_params(params)?)),
+        PimKind::Reram => Ok(Arc::new(super::reram::Reram::from_params(params)?)),
+        PimKind::PcmNcb => Ok(Arc::new(super::pcm_ncb::PcmNcb::from_params(params)?)),
+        PimKind::PcmAihwkit => anyhow::bail!("the {} technology is not simulated yet", kind.kind_name()),
+    }
 }

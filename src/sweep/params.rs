@@ -445,7 +445,7 @@ pub const DIGITAL: &[ParamSpec] = &[
 pub const RERAM: &[ParamSpec] = &[
     p("core-size", ParamType::PowerOfTwo { allow_zero: false }, Default::Int(256), "tile size cs"),
     INPUT_SCALE,
-    p("input-bits", BITS, Default::Int(8), "DAC resolution"),
+    p("input-bits", ParamType::OptInt { min: 1, max: 16 }, Default::Int(8), "DAC resolution (#null: ideal inputs)"),
     p("weight-bits", ParamType::OptInt { min: 1, max: 16 }, Default::Off, "cell resolution (#null: unquantized)"),
     p("noise-magnitude", NON_NEG, Default::Float(0.0), "device variation σ relative to the tile's max |w|"),
     p("weight-noise", NON_NEG, Default::Float(0.0), "additive N(0, σ²) in raw weight units (NewComputeBench's weight_noise)"),
@@ -488,8 +488,8 @@ pub const PCM_NCB: &[ParamSpec] = &[
     p("core-size", ParamType::PowerOfTwo { allow_zero: false }, Default::Int(256), "tile size cs"),
     INPUT_SCALE,
     p("g-max", POSITIVE, Default::Float(5.0), "weight range after normalisation"),
-    p("dac-bits", BITS, Default::Int(8), "input converter resolution"),
-    p("adc-bits", BITS, Default::Int(8), "output converter resolution"),
+    p("dac-bits", ParamType::OptInt { min: 1, max: 16 }, Default::Int(8), "input converter resolution (#null: ideal)"),
+    p("adc-bits", ParamType::OptInt { min: 1, max: 16 }, Default::Int(8), "output converter resolution (#null: no ADC)"),
     p("programming-noise", ParamType::Bool, Default::Bool(true), "programming noise, re-drawn every forward"),
     p("prog-noise-scale", NON_NEG, Default::Float(1.0), "scale of the programming-noise polynomial"),
     p("read-noise", ParamType::Bool, Default::Bool(false), "read noise 0.0175·sqrt(x²·|w|)·ξ"),
@@ -517,6 +517,9 @@ mod tests {
         let bits = find(RERAM, "input-bits").unwrap();
         assert!(bits.check(&RawValue::Int(17)).unwrap_err().message.contains("between 1 and 16"));
         assert_eq!(bits.check(&RawValue::Int(3)).unwrap(), ParamValue::Int(3));
+        assert_eq!(bits.check(&RawValue::Null).unwrap(), ParamValue::Off, "#null = ideal DAC");
+        assert_eq!(bits.default_value(), ParamValue::Int(8));
+        assert_eq!(find(PCM_NCB, "adc-bits").unwrap().check(&RawValue::Null).unwrap(), ParamValue::Off);
         let cs = find(DIGITAL, "core-size").unwrap();
         assert!(cs.check(&RawValue::Int(100)).unwrap_err().message.contains("power of two"));
         assert!(cs.check(&RawValue::Int(0)).is_err());
