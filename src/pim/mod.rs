@@ -6,6 +6,7 @@
 //! so a run is reproducible bit for bit whatever the thread count.
 
 pub mod noise;
+pub mod pcm_aihwkit;
 pub mod simulator;
 
 pub use noise::NoiseKey;

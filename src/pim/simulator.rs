@@ -35,6 +35,8 @@ pub trait Simulator: Send + Sync + Debug {
 
 /// The simulator of a technology kind with its validated parameters.
 pub fn build(kind: PimKind, params: &ParamSet) -> anyhow::Result<Arc<dyn Simulator>> {
-    let _ = params;
-    anyhow::bail!("the {} technology is not simulated yet", kind.kind_name())
+    match kind {
+        PimKind::PcmAihwkit => Ok(Arc::new(super::pcm_aihwkit::PcmAihwkit::from_params(params)?)),
+        _ => anyhow::bail!("the {} technology is not simulated yet", kind.kind_name()),
+    }
 }
