@@ -45,8 +45,16 @@ pub fn step(bits: i64, range: f32) -> f32 {
 
 /// Round half to even onto the grid of `step`, clamped to ±`bound` (a step of 0 only clamps).
 fn quantize(v: f32, step: f32, bound: f32) -> f32 {
-    let q = if step > 0.0 { (v / step).round_ties_even() * step } else { v };
+    let q = if step > 0.0 { round_ties_even(v / step) * step } else { v };
     q.clamp(-bound, bound)
+}
+
+/// `f32::round_ties_even` without the libm call baseline x86-64 makes of it: adding and subtracting
+/// 1.5·2²³ rounds to an integer in the default ties-to-even mode, exactly for |v| < 2²².
+#[inline]
+fn round_ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    if v.abs() < 4_194_304.0 { (v + MAGIC) - MAGIC } else { v.round_ties_even() }
 }
 
 /// One K-chunk of the layer input, shared by the tiles of that chunk.
@@ -54,6 +62,8 @@ pub struct Chunk {
     pub rows: usize,
     pub kt: usize,
     x: Vec<f32>,
+    /// The DAC output of the first bound-management round, shared by all tiles of the chunk.
+    xq0: Vec<f32>,
     /// Per-row input scale (max |x| under abs-max, else 1); 0 marks an all-zero row, whose output is 0.
     scale: Vec<f32>,
 }
@@ -97,7 +107,13 @@ impl Io {
                 1.0
             };
         });
-        Chunk { rows, kt, x: cx, scale }
+        let mut xq0 = vec![0.0f32; rows * kt];
+        xq0.par_chunks_mut(kt.max(1)).zip(cx.par_chunks(kt.max(1))).zip(&scale).for_each(|((q, row), &s)| {
+            if s > 0.0 {
+                self.dac(q, row, s);
+            }
+        });
+        Chunk { rows, kt, x: cx, xq0, scale }
     }
 
     /// The tile's output for every row of `chunk`, `[rows, nt]`, de-scaled by the input scale and the bound
@@ -108,16 +124,21 @@ impl Io {
         let mut todo: Vec<(usize, f32)> = (0..chunk.rows).filter(|&r| chunk.scale[r] > 0.0).map(|r| (r, 1.0)).collect();
         let mut round = 0u64;
         while !todo.is_empty() {
-            // DAC: x/(scale·reduction) — a division, so a subnormal scale cannot overflow a reciprocal.
-            let mut xq = vec![0.0f32; todo.len() * kt];
-            xq.par_chunks_mut(kt).zip(todo.par_iter()).for_each(|(q, &(r, red))| {
-                let s = chunk.scale[r];
-                for (q, &v) in q.iter_mut().zip(&chunk.x[r * kt..(r + 1) * kt]) {
-                    *q = quantize(v / s / red, self.inp_step, 1.0);
-                }
-            });
+            let xq = if round == 0 && todo.len() == chunk.rows {
+                std::borrow::Cow::Borrowed(&chunk.xq0)
+            } else {
+                let mut xq = vec![0.0f32; todo.len() * kt];
+                xq.par_chunks_mut(kt).zip(todo.par_iter()).for_each(|(q, &(r, red))| {
+                    if round == 0 {
+                        q.copy_from_slice(&chunk.xq0[r * kt..(r + 1) * kt]);
+                    } else {
+                        self.dac(q, &chunk.x[r * kt..(r + 1) * kt], chunk.scale[r] * red);
+                    }
+                });
+                std::borrow::Cow::Owned(xq)
+            };
             let aux = self.aux(&xq, todo.len(), kt, wc, wc_abs)?;
-            let mut y = gemm(xq, todo.len(), kt, wc)?;
+            let mut y = gemm(&xq, todo.len(), kt, wc)?;
             let saturated: Vec<bool> = y
                 .par_chunks_mut(nt)
                 .enumerate()
@@ -179,20 +200,28 @@ impl Io {
         sums.iter().sum::<f64>() / (nt * kt) as f64
     }
 
+    /// DAC of one row at input scale `s` (max |x| times the bound-management reduction). A division, not
+    /// a reciprocal, so a subnormal scale cannot overflow.
+    fn dac(&self, q: &mut [f32], x: &[f32], s: f32) {
+        for (q, &v) in q.iter_mut().zip(x) {
+            *q = quantize(v / s, self.inp_step, 1.0);
+        }
+    }
+
     /// The auxiliary MVMs the enabled non-idealities need.
     fn aux(&self, xq: &[f32], rows: usize, kt: usize, wc: &Tensor, wc_abs: Option<&Tensor>) -> Result<Aux> {
         let mut aux = Aux::default();
         if let Some(wa) = wc_abs.filter(|_| self.w_noise > 0.0) {
-            aux.sq = Some(gemm(xq.iter().map(|v| v * v).collect(), rows, kt, wa)?);
+            aux.sq = Some(gemm(&xq.iter().map(|v| v * v).collect::<Vec<_>>(), rows, kt, wa)?);
         }
         if let Some(wa) = wc_abs.filter(|_| self.ir_drop > 0.0) {
-            aux.current = Some(gemm(xq.iter().map(|v| v.abs()).collect(), rows, kt, wa)?);
+            aux.current = Some(gemm(&xq.iter().map(|v| v.abs()).collect::<Vec<_>>(), rows, kt, wa)?);
             // Inputs weighted by how far along the line they enter: 1 − (1 − j/n)².
-            let shaped = xq
+            let shaped: Vec<f32> = xq
                 .chunks(kt)
                 .flat_map(|row| row.iter().enumerate().map(|(j, v)| v * (1.0 - (1.0 - j as f32 / kt as f32).powi(2))))
                 .collect();
-            aux.shaped = Some(gemm(shaped, rows, kt, wc)?);
+            aux.shaped = Some(gemm(&shaped, rows, kt, wc)?);
         }
         Ok(aux)
     }
@@ -228,7 +257,7 @@ impl Io {
 }
 
 /// `a · wᵀ` for `a` `[rows, kt]` and `w` `[nt, kt]`, as a row-major `[rows, nt]` vector.
-fn gemm(a: Vec<f32>, rows: usize, kt: usize, w: &Tensor) -> Result<Vec<f32>> {
-    let a = Tensor::from_vec(a, (rows, kt), &Device::Cpu)?;
+fn gemm(a: &[f32], rows: usize, kt: usize, w: &Tensor) -> Result<Vec<f32>> {
+    let a = Tensor::from_slice(a, (rows, kt), &Device::Cpu)?;
     a.matmul(&w.t()?)?.flatten_all()?.to_vec1()
 }

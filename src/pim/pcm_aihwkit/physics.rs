@@ -120,6 +120,7 @@ mod tests {
             let xi = draws(1);
             let dev: Vec<f64> = xi.iter().map(|&x| (p.program(g, x) - g) as f64).collect();
             let (_, std) = mean_std(&dev);
+            eprintln!("σ_p at {g} µS: polynomial {sigma:.4}, sampled {std:.4} (reference {reference})");
             let se = sigma / (2.0 * N as f64).sqrt();
             assert!((std - sigma).abs() < 5.0 * se, "sampled σ_p({g}) = {std}, polynomial {sigma}, SE {se}");
         }

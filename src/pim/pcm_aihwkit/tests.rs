@@ -218,3 +218,28 @@ fn built_from_parameters() {
     assert!((sim.io.inp_step - 2.0 / 254.0).abs() < 1e-9, "255 DAC levels over [−1, 1]");
     assert!((sim.io.out_step - 24.0 / 254.0).abs() < 1e-7, "255 ADC levels over ±12");
 }
+
+#[test]
+fn mvm_read_noise_and_ir_drop() {
+    // W = ones (1 × 16), x = ones: the ideal normalised output is 16 on every row.
+    let (rows, k) = (4000, 16);
+    let x = Tensor::ones((rows, k), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let w = Tensor::ones((1, k), candle_core::DType::F32, &Device::Cpu).unwrap();
+    // PCM_READ noise: w_noise·sqrt(Σ|w|x²)·ξ = 0.1·4·ξ. Its sample std over n = 4000 rows has SE 0.4/sqrt(2n)
+    // ≈ 0.0045; allow 5 SE.
+    let sim = PcmAihwkit::new(0, true, false, quiet_physics(), Io { w_noise: 0.1, ..perfect_io() });
+    let y: Vec<f64> = vec2(&sim.matmul(&x, &w, &call(0, 1, 0.0)).unwrap()).iter().map(|&v| v as f64).collect();
+    let mean = y.iter().sum::<f64>() / rows as f64;
+    let std = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / rows as f64).sqrt();
+    assert!((std - 0.4).abs() < 5.0 * 0.4 / (2.0 * rows as f64).sqrt(), "w-noise std {std}");
+    assert!((mean - 16.0).abs() < 5.0 * 0.4 / (rows as f64).sqrt(), "w-noise mean {mean}");
+    // IR drop: a = n/Gw·Σ|w||x| = 16²/5.7e5, c = a(a(0.05a − 0.2) + 0.5), y = 16 − ir·c·Σ_j (1 − (1 − j/16)²).
+    let sim = PcmAihwkit::new(0, true, false, quiet_physics(), Io { ir_drop: 2.0, ..perfect_io() });
+    let y = vec2(&sim.matmul(&x.narrow(0, 0, 1).unwrap(), &w, &call(0, 1, 0.0)).unwrap())[0];
+    let a = 256.0f64 / 5.7e5;
+    let c = a * (a * (0.05 * a - 0.2) + 0.5);
+    let shaped: f64 = (0..16).map(|j| 1.0 - (1.0 - j as f64 / 16.0).powi(2)).sum();
+    let expected = 16.0 - 2.0 * c * shaped;
+    assert!(((y as f64) - expected).abs() < 1e-5, "IR drop: {y} vs {expected}");
+    assert!(y < 16.0 - 1e-3, "IR drop lowers the output");
+}
