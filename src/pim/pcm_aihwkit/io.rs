@@ -110,7 +110,7 @@ impl Io {
         let mut xq0 = vec![0.0f32; rows * kt];
         xq0.par_chunks_mut(kt.max(1)).zip(cx.par_chunks(kt.max(1))).zip(&scale).for_each(|((q, row), &s)| {
             if s > 0.0 {
-                self.dac(q, row, s);
+                self.dac(q, row, s, 1.0);
             }
         });
         Chunk { rows, kt, x: cx, xq0, scale }
@@ -132,7 +132,7 @@ impl Io {
                     if round == 0 {
                         q.copy_from_slice(&chunk.xq0[r * kt..(r + 1) * kt]);
                     } else {
-                        self.dac(q, &chunk.x[r * kt..(r + 1) * kt], chunk.scale[r] * red);
+                        self.dac(q, &chunk.x[r * kt..(r + 1) * kt], chunk.scale[r], red);
                     }
                 });
                 std::borrow::Cow::Owned(xq)
@@ -153,9 +153,9 @@ impl Io {
                     next.push((r, red * 2.0));
                     continue;
                 }
-                let f = chunk.scale[r] * red;
+                // (v·red)·scale, saturated: inputs near f32::MAX must not turn into ∞ (and later 0·∞).
                 for (o, &v) in out[r * nt..(r + 1) * nt].iter_mut().zip(&y[i * nt..(i + 1) * nt]) {
-                    *o = v * f;
+                    *o = (v * red * chunk.scale[r]).clamp(f32::MIN, f32::MAX);
                 }
             }
             todo = next;
@@ -200,11 +200,11 @@ impl Io {
         sums.iter().sum::<f64>() / (nt * kt) as f64
     }
 
-    /// DAC of one row at input scale `s` (max |x| times the bound-management reduction). A division, not
-    /// a reciprocal, so a subnormal scale cannot overflow.
-    fn dac(&self, q: &mut [f32], x: &[f32], s: f32) {
+    /// DAC of one row at input scale `s` (max |x|) and bound-management reduction `red`. Divisions, not a
+    /// reciprocal or a product of scales, so neither a subnormal nor a huge scale can overflow.
+    fn dac(&self, q: &mut [f32], x: &[f32], s: f32, red: f32) {
         for (q, &v) in q.iter_mut().zip(x) {
-            *q = quantize(v / s, self.inp_step, 1.0);
+            *q = quantize(v / s / red, self.inp_step, 1.0);
         }
     }
 

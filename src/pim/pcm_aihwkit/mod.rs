@@ -129,13 +129,12 @@ impl PcmAihwkit {
                 let factors: Vec<f32> = scales.iter().map(|s| s * a).collect();
                 out.par_chunks_mut(n).zip(y.par_chunks(tile.nt)).for_each(|(o, yr)| {
                     for ((o, &v), &f) in o[tile.n0..tile.n0 + tile.nt].iter_mut().zip(yr).zip(&factors) {
-                        *o += v * f;
+                        // The digital accumulator saturates rather than overflowing (inputs near f32::MAX).
+                        *o = (*o + (v * f).clamp(f32::MIN, f32::MAX)).clamp(f32::MIN, f32::MAX);
                     }
                 });
             }
         }
-        // The digital accumulator saturates rather than overflowing (inputs near f32::MAX).
-        out.par_iter_mut().for_each(|v| *v = v.clamp(f32::MIN, f32::MAX));
         Ok(out)
     }
 }

@@ -202,6 +202,9 @@ fn robust_to_extreme_inputs() {
         assert!(y[..n].iter().all(|&v| v == 0.0), "a zero input row gives 0");
         assert!(y[2 * n..3 * n].iter().any(|v| v.abs() > 1e27), "1e30 inputs keep their scale");
     }
+    // Inputs near f32::MAX saturate the digital accumulator instead of overflowing.
+    let huge = Tensor::full(3.0e38f32, (2, k), &Device::Cpu).unwrap();
+    assert!(vec2(&sim.matmul(&huge, &w, &call(0, 3, HOUR)).unwrap()).iter().all(|v| v.is_finite()));
     let zero_w = Tensor::zeros((n, k), candle_core::DType::F32, &Device::Cpu).unwrap();
     assert!(vec2(&sim.matmul(&x, &zero_w, &call(0, 3, HOUR)).unwrap()).iter().all(|&v| v == 0.0));
     let empty = Tensor::zeros((0, k), candle_core::DType::F32, &Device::Cpu).unwrap();
