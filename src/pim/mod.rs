@@ -9,6 +9,7 @@ pub mod bench;
 pub mod layer_cmd;
 pub mod linear;
 pub mod noise;
+pub mod pcm_aihwkit;
 pub mod pcm_ncb;
 pub mod quant;
 pub mod reram;

@@ -39,6 +39,6 @@ pub fn build(kind: PimKind, params: &ParamSet) -> anyhow::Result<Arc<dyn Simulat
         PimKind::Digital => Ok(Arc::new(super::sram::Sram::from_params(params)?)),
         PimKind::Reram => Ok(Arc::new(super::reram::Reram::from_params(params)?)),
         PimKind::PcmNcb => Ok(Arc::new(super::pcm_ncb::PcmNcb::from_params(params)?)),
-        PimKind::PcmAihwkit => anyhow::bail!("the {} technology is not simulated yet", kind.kind_name()),
+        PimKind::PcmAihwkit => Ok(Arc::new(super::pcm_aihwkit::PcmAihwkit::from_params(params)?)),
     }
 }

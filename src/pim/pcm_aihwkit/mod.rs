@@ -1,0 +1,153 @@
+//! PCM with IBM AIHWKIT's statistical model (`kind=pcm model="aihwkit"`, PIM_MODELS.md §5a): a layer is cut
+//! into tiles, each tile's weights are programmed once per chip onto differential PCM pairs (programming
+//! noise, drift exponents), read at the call's drift time with fresh 1/f read noise, and multiplied through
+//! AIHWKIT's forward IO model; global drift compensation rescales each tile's output.
+//!
+//! In evaluation the programmed chip of each layer is cached per (layer, chip, weight); in training a fresh
+//! chip is programmed on every call (the weights change every step) and read at t = 0 without GDC.
+
+mod chip;
+mod io;
+mod physics;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::bail;
+use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
+
+use self::chip::{Chip, Tiling};
+use self::io::{Io, TileNoise};
+use self::physics::Physics;
+use super::simulator::{Simulator, TileCall};
+use crate::sweep::ParamSet;
+
+/// Stream tag of the per-call output and MVM noise.
+const OUT: u64 = 0xA5;
+
+/// The AIHWKIT PCM simulator with its validated parameters and its cache of programmed chips.
+#[derive(Debug)]
+pub struct PcmAihwkit {
+    /// Tile size (0: the whole layer on one tile).
+    core_size: usize,
+    /// Weight scaling "row" (else "tile").
+    per_row: bool,
+    gdc: bool,
+    phys: Physics,
+    io: Io,
+    /// The latest programmed chip of each layer (a new chip or weight replaces it, so memory stays one chip).
+    chips: Mutex<HashMap<String, Arc<Chip>>>,
+}
+
+impl PcmAihwkit {
+    /// Builds the simulator from a `PCM_AIHWKIT` parameter set.
+    pub fn from_params(params: &ParamSet) -> anyhow::Result<PcmAihwkit> {
+        if params.string("input-scale") == "block" {
+            bail!(
+                "input-scale \"block\" is only for NewComputeBench compatibility (model=\"ncb\"); model=\"aihwkit\" scales inputs per token"
+            );
+        }
+        let core_size = params.int("core-size");
+        let Ok(core_size) = usize::try_from(core_size) else { bail!("core-size must be >= 0, got {core_size}") };
+        let out_bound = params.float("out-bound") as f32;
+        let io = Io {
+            abs_max: params.string("noise-management") == "abs-max",
+            inp_step: io::step(params.int("input-bits"), 2.0),
+            out_step: io::step(params.int("output-bits"), 2.0 * out_bound),
+            out_bound,
+            out_noise: params.float("out-noise") as f32,
+            iterative_bm: params.string("bound-management") == "iterative",
+            w_noise: params.float("w-noise") as f32,
+            ir_drop: params.float("ir-drop") as f32,
+        };
+        let phys = Physics {
+            g_max: params.float("g-max") as f32,
+            prog_noise_scale: params.float("prog-noise-scale") as f32,
+            read_noise_scale: params.float("read-noise-scale") as f32,
+            drift_scale: params.float("drift-scale") as f32,
+            fixed_nu: None,
+        };
+        if !(phys.g_max.is_finite() && phys.g_max > 0.0 && out_bound > 0.0) {
+            bail!("g-max and out-bound must be positive and finite");
+        }
+        Ok(PcmAihwkit::new(core_size, params.string("weight-scaling") == "row", params.flag("gdc"), phys, io))
+    }
+
+    fn new(core_size: usize, per_row: bool, gdc: bool, phys: Physics, io: Io) -> PcmAihwkit {
+        PcmAihwkit { core_size, per_row, gdc, phys, io, chips: Mutex::new(HashMap::new()) }
+    }
+
+    /// The layer's programmed chip for this call: cached in evaluation, fresh in training.
+    fn chip(&self, w: &[f32], n: usize, k: usize, call: &TileCall) -> Arc<Chip> {
+        let tiling = Tiling::new(n, k, self.core_size);
+        if call.training {
+            return Arc::new(Chip::program(w, tiling, self.per_row, &self.phys, &self.io, call.noise, false));
+        }
+        // Programming draws come from draw 0 of the chip, so every call on that chip sees the same devices.
+        let key = call.noise.with_draw(0);
+        let fp = chip::fingerprint(w, n, k);
+        let lock = || self.chips.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = lock().get(call.layer).filter(|c| c.key == key && c.fingerprint == fp && c.tiling == tiling) {
+            return c.clone();
+        }
+        let c = Arc::new(Chip::program(w, tiling, self.per_row, &self.phys, &self.io, key, self.gdc));
+        lock().insert(call.layer.to_string(), c.clone());
+        c
+    }
+
+    /// The simulated `x·Wᵀ` on host vectors: `x` `[rows, k]`, `w` `[n, k]`, result `[rows, n]`.
+    fn forward(&self, x: &[f32], rows: usize, w: &[f32], n: usize, k: usize, call: &TileCall) -> Result<Vec<f32>> {
+        let mut out = vec![0.0f32; rows * n];
+        if rows == 0 || n == 0 || k == 0 {
+            return Ok(out);
+        }
+        let chip = self.chip(w, n, k, call);
+        let t = if call.training { 0.0 } else { call.drift_s };
+        let alpha = (self.gdc && !call.training).then(|| chip.gdc_alpha(t, &self.phys, &self.io));
+        let wc = chip.read(t, &self.phys, call.noise, chip::READ);
+        let wc_abs = (self.io.w_noise > 0.0 || self.io.ir_drop > 0.0)
+            .then(|| Tensor::from_vec(wc.iter().map(|v| v.abs()).collect::<Vec<_>>(), wc.len(), &Device::Cpu))
+            .transpose()?;
+        let wc = Tensor::from_vec(wc, chip.tiling.devices(), &Device::Cpu)?;
+        let tiling = &chip.tiling;
+        for (ki, &(k0, kt)) in tiling.chunks.iter().enumerate() {
+            let chunk = self.io.chunk(x, rows, k, k0, kt);
+            for (ti, tile) in tiling.tiles.iter().enumerate().filter(|(_, t)| t.ki == ki) {
+                let scales = &chip.row_scale[tile.row_off..tile.row_off + tile.nt];
+                if scales.iter().all(|&s| s == 0.0) {
+                    continue; // an all-zero weight tile contributes nothing
+                }
+                let view = |m: &Tensor| m.narrow(0, tile.off, tile.nt * tile.kt)?.reshape((tile.nt, tile.kt));
+                let abs_view = wc_abs.as_ref().map(view).transpose()?;
+                let noise = TileNoise { key: call.noise, tag: OUT, tile: ti as u64 };
+                let y = self.io.tile(&chunk, &view(&wc)?, abs_view.as_ref(), tile.nt, noise)?;
+                // De-scale by the digital per-row weight scale and the GDC factor, and add the K-partial sums.
+                let a = alpha.as_ref().map_or(1.0, |a| a[ti]);
+                let factors: Vec<f32> = scales.iter().map(|s| s * a).collect();
+                out.par_chunks_mut(n).zip(y.par_chunks(tile.nt)).for_each(|(o, yr)| {
+                    for ((o, &v), &f) in o[tile.n0..tile.n0 + tile.nt].iter_mut().zip(yr).zip(&factors) {
+                        // The digital accumulator saturates rather than overflowing (inputs near f32::MAX).
+                        *o = (*o + (v * f).clamp(f32::MIN, f32::MAX)).clamp(f32::MIN, f32::MAX);
+                    }
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Simulator for PcmAihwkit {
+    fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        let (rows, k) = x.dims2()?;
+        let (n, kw) = weight.dims2()?;
+        if k != kw {
+            candle_core::bail!("{}: input has {k} features but the weight expects {kw}", call.layer);
+        }
+        let host = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
+        let out = self.forward(&host(x)?, rows, &host(weight)?, n, k, call)?;
+        Tensor::from_vec(out, (rows, n), &Device::Cpu)?.to_device(x.device())
+    }
+}
