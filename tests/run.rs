@@ -6,29 +6,12 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use common::hf_home;
+use common::{hf_home, tiny_model};
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use candle_core::Device;
-use pimsweep::model::load::load_tokenizer;
-use pimsweep::model::{EncoderConfig, random_model, save_checkpoint};
 use polars::prelude::*;
-
-/// A 2-layer BERT with MiniLM's vocabulary and tokenizer, random weights, saved as a local checkpoint.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let json = r#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                   "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}"#;
-    let config = EncoderConfig::from_json_str(json, Path::new("tiny.json")).unwrap();
-    let model = random_model(&config, 2, 3, &Device::Cpu).unwrap();
-    let tokenizer_json =
-        hf_hub::Cache::new(hf_home().join("hub")).model("sentence-transformers/all-MiniLM-L6-v2".into()).get("tokenizer.json").unwrap();
-    let tokenizer = load_tokenizer(&tokenizer_json).unwrap();
-    let out = dir.join("tiny-bert");
-    save_checkpoint(&model, &tokenizer, &out).unwrap();
-    out
-}
 
 struct Setup {
     _dir: tempfile::TempDir,

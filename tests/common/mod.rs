@@ -75,3 +75,17 @@ pub fn hf_home() -> PathBuf {
         None => repo_root().join("../shared/hf").canonicalize().expect("set HF_HOME or provide ../shared/hf"),
     }
 }
+
+/// A 2-layer BERT with MiniLM's vocabulary and tokenizer, random weights, saved as a local checkpoint.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let json = r#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}"#;
+    let config = pimsweep::model::EncoderConfig::from_json_str(json, Path::new("tiny.json")).unwrap();
+    let model = pimsweep::model::random_model(&config, 2, 3, &candle_core::Device::Cpu).unwrap();
+    let tokenizer_json =
+        hf_hub::Cache::new(hf_home().join("hub")).model("sentence-transformers/all-MiniLM-L6-v2".into()).get("tokenizer.json").unwrap();
+    let tokenizer = pimsweep::model::load::load_tokenizer(&tokenizer_json).unwrap();
+    let out = dir.join("tiny-bert");
+    pimsweep::model::save_checkpoint(&model, &tokenizer, &out).unwrap();
+    out
+}
