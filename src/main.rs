@@ -23,7 +23,7 @@ fn keep_freed_memory() {
 /// LayerNorm / softmax / GELU) on rayon's: two pools of one thread per core, each spinning while the other
 /// works. With the heavy element-wise work in the fused ops, candle's remaining element-wise ops (bias and
 /// residual adds, copies) run on the calling thread unless `CANDLE_NUM_THREADS` says otherwise: MiniLM
-/// training ~35 % faster on 2 cores (docs/BENCHMARKS.md).
+/// training ~35 % faster on 2 busy cores (docs/BENCHMARKS.md).
 fn one_thread_pool() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: called first thing in main, before any other thread exists.
