@@ -2,6 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
+    one_thread_pool();
     pimsweep::cli::main()
 }
 
@@ -15,5 +16,17 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 512 << 20);
+    }
+}
+
+/// candle 0.11 runs its element-wise ops on its own spin-waiting barrier pool and GEMM (and our fused
+/// LayerNorm / softmax / GELU) on rayon's: two pools of one thread per core, each spinning while the other
+/// works. With the heavy element-wise work in the fused ops, candle's remaining element-wise ops (bias and
+/// residual adds, copies) run on the calling thread unless `CANDLE_NUM_THREADS` says otherwise: MiniLM
+/// training ~35 % faster on 2 busy cores (docs/BENCHMARKS.md).
+fn one_thread_pool() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
 }

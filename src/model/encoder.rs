@@ -5,7 +5,8 @@
 //! BERT `tanh(pooler.dense([CLS])) → dropout → classifier`, RoBERTa
 //! `dropout → classifier.dense → tanh → dropout → classifier.out_proj` on `<s>`.
 //! Every linear layer goes through the model's [`LinearForward`] hook; everything else (embeddings,
-//! LayerNorm, attention matmuls, softmax, GELU) is plain differentiable f32.
+//! LayerNorm, attention matmuls, softmax, GELU) is plain differentiable f32, LayerNorm, softmax and GELU
+//! as the fused CPU ops of [`super::fused`].
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::config::{Architecture, EncoderConfig};
+use super::fused;
 use super::inputs::EncoderInputs;
-use super::layers::{DropoutRng, Embedding, LayerNorm, softmax_last_dim};
+use super::layers::{DropoutRng, Embedding, LayerNorm};
 use super::linear::{Digital, LinearForward, LinearLayer};
 
 /// Training (dropout on) or evaluation (dropout off). Also passed to the linear hook.
@@ -119,8 +121,8 @@ impl SelfAttention {
         let q = (self.split_heads(&ctx.linear(&self.query, x)?)? * scale)?;
         let k = self.split_heads(&ctx.linear(&self.key, x)?)?;
         let v = self.split_heads(&ctx.linear(&self.value, x)?)?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
-        let probs = ctx.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = ctx.dropout(&fused::attention_softmax(&scores, mask_bias)?, self.dropout)?;
         probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))
     }
 }
@@ -154,7 +156,7 @@ impl EncoderLayer {
         let context = self.attention.forward(x, mask_bias, ctx)?;
         let attended = ctx.dropout(&ctx.linear(&self.attention_output, &context)?, self.dropout)?;
         let x = self.attention_norm.forward(&(attended + x)?)?;
-        let intermediate = ctx.linear(&self.intermediate, &x)?.gelu_erf()?;
+        let intermediate = fused::gelu_erf(&ctx.linear(&self.intermediate, &x)?)?;
         let out = ctx.dropout(&ctx.linear(&self.output, &intermediate)?, self.dropout)?;
         self.output_norm.forward(&(out + x)?)
     }

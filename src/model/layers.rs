@@ -1,16 +1,19 @@
-//! Differentiable building blocks composed from basic candle ops.
+//! Differentiable building blocks: LayerNorm, softmax, embedding lookup, seeded dropout.
 //!
 //! candle 0.11's fused `candle_nn::LayerNorm` and `candle_nn::ops::softmax_last_dim` have no backward
-//! pass (gradients silently stop there), so the encoder uses these instead. Dropout draws its masks
-//! from a seeded generator so training runs are reproducible on the CPU (candle's CPU `rand` cannot be
-//! seeded).
+//! pass (gradients silently stop there). On the CPU, LayerNorm and softmax run as the fused custom ops of
+//! [`super::fused`]; elsewhere as the [`composed`] versions built from basic candle ops (which also serve
+//! as the fused ops' reference in tests). Dropout draws its masks from a seeded generator so training runs
+//! are reproducible on the CPU (candle's CPU `rand` cannot be seeded).
 
 use std::sync::Mutex;
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use super::fused;
 
 /// Layer normalisation over the last dimension: `(x − mean) / sqrt(var + eps) · weight + bias`.
 #[derive(Debug, Clone)]
@@ -26,19 +29,35 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let inv_std = (variance + self.eps)?.sqrt()?.recip()?;
-        centred.broadcast_mul(&inv_std)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        fused::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
-/// Softmax over the last dimension. The row maximum is subtracted for stability and detached: the
-/// softmax does not depend on it, so no gradient needs to flow through it.
+/// Softmax over the last dimension.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let exp = x.broadcast_sub(&max)?.exp()?;
-    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+    fused::softmax_last_dim(x)
+}
+
+/// The same operations composed from basic candle ops, each with candle's own backward: the path for
+/// devices without fused kernels, and the reference of the fused ops' tests.
+pub mod composed {
+    use candle_core::{D, Result, Tensor};
+
+    /// `(x − mean) / sqrt(var + eps) · weight + bias` over the last dimension.
+    pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv_std = (variance + eps)?.sqrt()?.recip()?;
+        centred.broadcast_mul(&inv_std)?.broadcast_mul(weight)?.broadcast_add(bias)
+    }
+
+    /// Softmax over the last dimension. The row maximum is subtracted for stability and detached: the
+    /// softmax does not depend on it, so no gradient needs to flow through it.
+    pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+        let max = x.max_keepdim(D::Minus1)?.detach();
+        let exp = x.broadcast_sub(&max)?.exp()?;
+        exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+    }
 }
 
 /// An embedding table `[num_embeddings, dim]`, looked up by u32 ids of any shape.

@@ -1,7 +1,8 @@
 //! Transformer encoder models (BERT and RoBERTa) for GLUE sequence classification.
 //!
-//! The encoder is written from basic, differentiable candle ops so that every parameter trains
-//! (candle's fused LayerNorm and softmax have no backward). Every `Linear` of the encoder and of the
+//! The encoder is written from differentiable candle ops, and its own fused CPU ops with a backward for
+//! LayerNorm, softmax and GELU (candle's fused LayerNorm and softmax have none), so that every parameter
+//! trains. Every `Linear` of the encoder and of the
 //! classification head is a [`LinearLayer`] whose forward goes through a pluggable [`LinearForward`]
 //! hook: the digital default computes `x·Wᵀ + b`; a PIM technology replaces it for all layers and may
 //! filter by the layer's stable name (e.g. `encoder.layer.3.attention.self.query`).
@@ -9,6 +10,7 @@
 //! - [`config`]: `EncoderConfig` read from a Hugging Face `config.json`.
 //! - [`linear`]: the linear-layer seam.
 //! - [`layers`]: differentiable LayerNorm, softmax, embedding lookup, seeded dropout.
+//! - [`fused`]: fused CPU kernels with a backward for LayerNorm, softmax and GELU.
 //! - [`inputs`]: a padded batch of token ids.
 //! - [`encoder`]: the model itself.
 //! - [`init`]: Hugging Face style seeded random initialisation.
@@ -19,6 +21,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod encoder;
 mod error;
+pub mod fused;
 pub mod init;
 pub mod inputs;
 pub mod layers;

@@ -1,0 +1,521 @@
+//! Fused, differentiable CPU kernels for the encoder's element-wise work: LayerNorm, softmax (plain and
+//! with the attention mask added) and GELU.
+//!
+//! candle 0.11's fused `candle_nn::LayerNorm` and `ops::softmax_last_dim` have no backward (gradients
+//! silently stop there), so [`super::layers`] composes them from basic ops: four to eight passes over memory
+//! each, every pass allocating a new tensor, and the same again in the backward. Here each is one candle
+//! custom op whose forward makes one pass over memory per row (rayon over blocks of rows; the row itself
+//! stays in L1 between its sub-passes) and whose `bwd` computes the input gradient with another custom op
+//! of one pass. LayerNorm's backward recomputes each row's mean and variance instead of storing them: the
+//! row is read anyway and stays in L1.
+//!
+//! Only contiguous-able f32 tensors on the CPU take these paths; the public functions fall back to the
+//! composed ops on other devices and dtypes (so CUDA keeps working until it has kernels of its own).
+//! Inner loops run over equal-length slices with eight independent accumulators, so that they vectorise
+//! without fast-math; `exp` and `erfc` are polynomial approximations (a few ulp) for the same reason.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+use super::layers::composed;
+
+/// Layer normalisation over the last dimension, `(x − mean) / sqrt(var + eps) · weight + bias`, with
+/// gradients for `x`, `weight` and `bias`.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if !fusable(&[x, weight, bias]) {
+        return composed::layer_norm(x, weight, bias, eps);
+    }
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNorm { eps: eps as f32 })
+}
+
+/// Softmax over the last dimension.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if !fusable(&[x]) {
+        return composed::softmax_last_dim(x);
+    }
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+/// `softmax(scores + mask_bias)` over the keys, for `scores` `[batch, heads, queries, keys]` and the
+/// additive mask `mask_bias` `[batch, 1, 1, keys]`; saves the pass and the tensor of the broadcast add.
+/// The mask gets no gradient (it is a constant of the inputs).
+pub fn attention_softmax(scores: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+    let (batch, _, _, keys) = scores.dims4()?;
+    if !fusable(&[scores, mask_bias]) || mask_bias.dims() != [batch, 1, 1, keys] {
+        return composed::softmax_last_dim(&scores.broadcast_add(mask_bias)?);
+    }
+    scores.contiguous()?.apply_op2(&mask_bias.contiguous()?, MaskedSoftmax)
+}
+
+/// GELU with the exact erf form, `x · Φ(x)`.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if !fusable(&[x]) {
+        return x.gelu_erf();
+    }
+    x.contiguous()?.apply_op1(Gelu)
+}
+
+fn fusable(tensors: &[&Tensor]) -> bool {
+    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// The contiguous f32 elements of a custom op's argument.
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(values) = storage else { bail!("{op}: expected an f32 argument") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&values[start..end]),
+        None => bail!("{op}: the argument has to be contiguous"),
+    }
+}
+
+fn output(values: Vec<f32>, shape: &Shape) -> Result<(CpuStorage, Shape)> {
+    Ok((CpuStorage::F32(values), shape.clone()))
+}
+
+/// Rows per rayon task: enough work per task that scheduling stays negligible, and a few tasks per
+/// thread so that the threads finish together.
+fn rows_per_task(rows: usize, row_len: usize) -> usize {
+    const MIN_ELEMENTS_PER_TASK: usize = 16 * 1024;
+    let by_size = MIN_ELEMENTS_PER_TASK.div_ceil(row_len.max(1));
+    let by_balance = rows.div_ceil(4 * rayon::current_num_threads());
+    by_size.max(by_balance).max(1)
+}
+
+/// Elements per rayon task of an element-wise op.
+const ELEMENTWISE_CHUNK: usize = 32 * 1024;
+
+// ---------------------------------------------------------------------------------------------------
+// Vectorisable reductions and math.
+
+const LANES: usize = 8;
+
+#[inline(always)]
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] += c[k];
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// `Σ (v − c)²`.
+#[inline(always)]
+fn sum_sq_dev(v: &[f32], c: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for k in 0..LANES {
+            let d = ch[k] - c;
+            acc[k] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().map(|&x| (x - c) * (x - c)).sum::<f32>()
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}
+
+#[inline(always)]
+fn max(v: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+        }
+    }
+    acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// `eˣ` in f32 (Cephes `expf`: range reduction by ln 2 and a degree-6 polynomial, ~1 ulp), written
+/// without calls or branches so that loops over it vectorise; `libm::expf` does not. Below −87 the
+/// result is 0 (where f32 becomes subnormal), above 88 it saturates near `f32::MAX`; NaN stays NaN.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // Adding 1.5·2²³ rounds to an integer without `round` (a libcall before SSE4.1); the low mantissa bits
+    // then hold that integer.
+    const ROUNDER: f32 = 12_582_912.0;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let xc = if x < -87.0 {
+        -87.0
+    } else if x > 88.0 {
+        88.0
+    } else {
+        x
+    };
+    let shifted = xc * LOG2E + ROUNDER;
+    let n = shifted - ROUNDER;
+    let n_int = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
+    let r = xc - n * LN2_HI;
+    let r = r - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e_r = p * r * r + r + 1.0;
+    // Wrapping: an overflow check (on in dev builds) would keep the loop from vectorising; n is in [−126, 127].
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
+    if x < -87.0 { 0.0 } else { e_r * scale }
+}
+
+/// `erfc(|z|)` for the magnitude `a = |z|` (Numerical Recipes' `erfcc`: relative error below 1.2e-7
+/// over the whole range, so the tail of GELU keeps its precision; `1 + erf` would cancel).
+#[inline(always)]
+fn erfc_abs(a: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let mut p = 0.170_872_77;
+    p = p * t - 0.822_152_23;
+    p = p * t + 1.488_515_9;
+    p = p * t - 1.135_204;
+    p = p * t + 0.278_868_07;
+    p = p * t - 0.186_288_06;
+    p = p * t + 0.096_784_18;
+    p = p * t + 0.374_091_96;
+    p = p * t + 1.000_023_7;
+    p = p * t - 1.265_512_2;
+    t * exp(p - a * a)
+}
+
+/// `Φ(x) = erfc(−x/√2) / 2`, the standard normal CDF.
+#[inline(always)]
+fn normal_cdf(x: f32) -> f32 {
+    let z = x * -std::f32::consts::FRAC_1_SQRT_2;
+    let half_tail = 0.5 * erfc_abs(z.abs());
+    if z >= 0.0 { half_tail } else { 1.0 - half_tail }
+}
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    x * normal_cdf(x)
+}
+
+/// `d gelu / dx = Φ(x) + x · φ(x)`.
+#[inline(always)]
+fn gelu_grad(x: f32) -> f32 {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LayerNorm.
+
+struct LayerNorm {
+    eps: f32,
+}
+
+/// Mean and `1/sqrt(var + eps)` of one row (two-pass variance, as the composed version).
+#[inline(always)]
+fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = sum(x) / n;
+    let var = sum_sq_dev(x, mean) / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let (weight, bias) = (f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
+        let h = weight.len();
+        if h == 0 || bias.len() != h || l1.dims().last() != Some(&h) {
+            bail!("{}: x {:?}, weight [{h}], bias [{}] do not match", self.name(), l1.dims(), bias.len())
+        }
+        let mut y = vec![0f32; x.len()];
+        let task = rows_per_task(x.len() / h, h) * h;
+        y.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(y, x)| {
+            for (y, x) in y.chunks_exact_mut(h).zip(x.chunks_exact(h)) {
+                let (mean, rstd) = row_stats(x, self.eps);
+                for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(weight).zip(bias) {
+                    *y = (x - mean) * rstd * w + b;
+                }
+            }
+        });
+        output(y, l1.shape())
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let h = weight.elem_count();
+        let rows = x.elem_count() / h;
+        // One op computes all three gradients: rows of dx, then dweight, then dbias.
+        let packed = x.apply_op3_no_bwd(&weight.contiguous()?, &dy.contiguous()?, &LayerNormGrad { eps: self.eps })?;
+        let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
+        let dweight = packed.narrow(0, rows, 1)?.reshape(weight.shape())?;
+        let dbias = packed.narrow(0, rows + 1, 1)?.reshape(weight.shape())?;
+        Ok((Some(dx), Some(dweight), Some(dbias)))
+    }
+}
+
+/// Arguments `(x, weight, dy)`; result `[rows + 2, h]`: `dx` by rows, then `dweight` and `dbias`.
+struct LayerNormGrad {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormGrad {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, weight, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
+        let h = weight.len();
+        if h == 0 || x.len() != dy.len() || x.len() % h != 0 {
+            bail!("{}: x {:?}, weight [{h}], dy {:?} do not match", self.name(), l1.dims(), l3.dims())
+        }
+        let rows = x.len() / h;
+        let mut out = vec![0f32; (rows + 2) * h];
+        let (dx, param_grads) = out.split_at_mut(rows * h);
+        let task = rows_per_task(rows, h) * h;
+        let n = h as f32;
+        // Each task sums dweight and dbias over its rows; the partial sums are added afterwards.
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(task)
+            .zip(x.par_chunks(task))
+            .zip(dy.par_chunks(task))
+            .map(|((dx, x), dy)| {
+                let mut acc = vec![0f32; 2 * h];
+                let (dw_acc, db_acc) = acc.split_at_mut(h);
+                let mut g = vec![0f32; h];
+                for ((dx, x), dy) in dx.chunks_exact_mut(h).zip(x.chunks_exact(h)).zip(dy.chunks_exact(h)) {
+                    let (mean, rstd) = row_stats(x, self.eps);
+                    for ((g, &dy), &w) in g.iter_mut().zip(dy).zip(weight) {
+                        *g = dy * w;
+                    }
+                    // Σ g·x̂ = rstd · (Σ g·x − mean · Σ g).
+                    let sum_g = sum(&g);
+                    let sum_gx_hat = rstd * (dot(&g, x) - mean * sum_g);
+                    let (mean_g, mean_gx_hat) = (sum_g / n, sum_gx_hat / n);
+                    for (((((dx, &x), &g), &dy), dw), db) in
+                        dx.iter_mut().zip(x).zip(&g).zip(dy).zip(dw_acc.iter_mut()).zip(db_acc.iter_mut())
+                    {
+                        let x_hat = (x - mean) * rstd;
+                        *dx = rstd * (g - mean_g - x_hat * mean_gx_hat);
+                        *dw += dy * x_hat;
+                        *db += dy;
+                    }
+                }
+                acc
+            })
+            .collect();
+        for partial in partials {
+            for (total, p) in param_grads.iter_mut().zip(&partial) {
+                *total += p;
+            }
+        }
+        output(out, &Shape::from((rows + 2, h)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Softmax.
+
+/// In place: `row ← softmax(row)`. A row of −∞ only (nothing to attend to) becomes zeros, not NaN.
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
+    let m = max(row);
+    let m = if m == f32::NEG_INFINITY { 0.0 } else { m };
+    for v in row.iter_mut() {
+        *v = exp(*v - m);
+    }
+    let total = sum(row);
+    let inv = if total > 0.0 { 1.0 / total } else { 0.0 };
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `dx = y ⊙ (dy − Σ dy ⊙ y)` for one row.
+#[inline(always)]
+fn softmax_grad_row(dx: &mut [f32], y: &[f32], dy: &[f32]) {
+    let s = dot(dy, y);
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = y * (dy - s);
+    }
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, self.name())?;
+        let n = layout.dims().last().copied().unwrap_or(1);
+        let mut y = x.to_vec();
+        if n > 0 {
+            let task = rows_per_task(x.len() / n, n) * n;
+            y.par_chunks_mut(task).for_each(|y| y.chunks_exact_mut(n).for_each(softmax_in_place));
+        }
+        output(y, layout.shape())
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+struct MaskedSoftmax;
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-attention-softmax"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (scores, mask) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
+        let &[batch, heads, queries, keys] = l1.dims() else { bail!("{}: scores must be 4-D, got {:?}", self.name(), l1.dims()) };
+        if mask.len() != batch * keys {
+            bail!("{}: mask {:?} does not fit scores {:?}", self.name(), l2.dims(), l1.dims())
+        }
+        let mut y = vec![0f32; scores.len()];
+        if keys > 0 {
+            // One task per (batch, head) block of rows: all its rows share one mask row.
+            let block = queries * keys;
+            y.par_chunks_mut(block).zip(scores.par_chunks(block)).enumerate().for_each(|(i, (y, s))| {
+                let mask = &mask[(i / heads) * keys..][..keys];
+                for (y, s) in y.chunks_exact_mut(keys).zip(s.chunks_exact(keys)) {
+                    for ((y, &s), &m) in y.iter_mut().zip(s).zip(mask) {
+                        *y = s + m;
+                    }
+                    softmax_in_place(y);
+                }
+            });
+        }
+        output(y, l1.shape())
+    }
+
+    fn bwd(&self, _scores: &Tensor, _mask: &Tensor, y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?), None))
+    }
+}
+
+/// Arguments `(y, dy)` of a softmax over the last dimension; result `dx`.
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-softmax-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (y, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
+        if y.len() != dy.len() {
+            bail!("{}: y {:?} and dy {:?} differ", self.name(), l1.dims(), l2.dims())
+        }
+        let n = l1.dims().last().copied().unwrap_or(1);
+        let mut dx = vec![0f32; y.len()];
+        if n > 0 {
+            let task = rows_per_task(y.len() / n, n) * n;
+            dx.par_chunks_mut(task).zip(y.par_chunks(task)).zip(dy.par_chunks(task)).for_each(|((dx, y), dy)| {
+                for ((dx, y), dy) in dx.chunks_exact_mut(n).zip(y.chunks_exact(n)).zip(dy.chunks_exact(n)) {
+                    softmax_grad_row(dx, y, dy);
+                }
+            });
+        }
+        output(dx, l1.shape())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GELU.
+
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "fused-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, self.name())?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(ELEMENTWISE_CHUNK).zip(x.par_chunks(ELEMENTWISE_CHUNK)).for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = gelu(x);
+            }
+        });
+        output(y, layout.shape())
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&dy.contiguous()?, &GeluGrad)?))
+    }
+}
+
+/// Arguments `(x, dy)`; result `dx = dy · gelu'(x)`.
+struct GeluGrad;
+
+impl CustomOp2 for GeluGrad {
+    fn name(&self) -> &'static str {
+        "fused-gelu-erf-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
+        if x.len() != dy.len() {
+            bail!("{}: x {:?} and dy {:?} differ", self.name(), l1.dims(), l2.dims())
+        }
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(ELEMENTWISE_CHUNK).zip(x.par_chunks(ELEMENTWISE_CHUNK)).zip(dy.par_chunks(ELEMENTWISE_CHUNK)).for_each(
+            |((dx, x), dy)| {
+                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                    *dx = dy * gelu_grad(x);
+                }
+            },
+        );
+        output(dx, l1.shape())
+    }
+}
+
+#[cfg(test)]
+mod tests;

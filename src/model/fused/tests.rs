@@ -1,0 +1,189 @@
+//! The fused ops against the composed ones of [`crate::model::layers::composed`] (and candle's `gelu_erf`):
+//! forward values and the gradients of every input, on random inputs of odd sizes and of large and small
+//! magnitudes, with fully masked attention rows.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+use super::*;
+
+/// Normal samples `offset + scale · N(0, 1)` of the given shape.
+fn randn(rng: &mut StdRng, dims: &[usize], scale: f32, offset: f32) -> Tensor {
+    let n = dims.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| offset + scale * rng.sample::<f32, _>(StandardNormal)).collect();
+    Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
+}
+
+/// `max |got − want| ≤ rtol · max |want|`, everything finite.
+fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f32) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes");
+    let got: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+    let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+    assert!(got.iter().all(|v| v.is_finite()), "{what}: non-finite result");
+    assert!(want.iter().all(|v| v.is_finite()), "{what}: non-finite reference");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let (i, err) = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0f32), |a, b| if b.1 > a.1 { b } else { a });
+    assert!(err <= rtol * scale, "{what}: max error {err:e} at {i} (got {}, want {}), scale {scale:e}", got[i], want[i]);
+}
+
+/// `f(inputs)` and the gradients of `Σ f(inputs) ⊙ dy` with respect to every input.
+fn value_and_grads(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[&Tensor], dy: &Tensor) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let y = f(&tensors).unwrap();
+    let grads = (&y * dy).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = vars.iter().map(|v| grads.get(v.as_tensor()).expect("every input gets a gradient").clone()).collect();
+    (y, grads)
+}
+
+const RTOL: f32 = 1e-5;
+
+#[test]
+fn layer_norm_matches_composed() {
+    let mut rng = StdRng::seed_from_u64(1);
+    // (shape, eps, scale, offset): odd row lengths, one element per row, large offsets and magnitudes.
+    let cases: [(&[usize], f64, f32, f32); 6] = [
+        (&[2, 3, 37], 1e-12, 1.0, 0.0),
+        (&[5, 384], 1e-5, 1.0, 0.3),
+        (&[3, 7, 768], 1e-12, 1e3, 0.0),
+        (&[4, 13], 1e-12, 1e-3, 0.0),
+        (&[6, 129], 1e-5, 1.0, 100.0),
+        (&[3, 1], 1e-5, 1.0, 0.0),
+    ];
+    for (dims, eps, scale, offset) in cases {
+        let h = *dims.last().unwrap();
+        let x = randn(&mut rng, dims, scale, offset);
+        let (w, b) = (randn(&mut rng, &[h], 0.5, 1.0), randn(&mut rng, &[h], 0.5, 0.0));
+        let dy = randn(&mut rng, dims, 1.0, 0.0);
+        let fused = |t: &[Tensor]| t[0].apply_op3(&t[1], &t[2], LayerNorm { eps: eps as f32 });
+        let composed = |t: &[Tensor]| composed::layer_norm(&t[0], &t[1], &t[2], eps);
+        let (y, g) = value_and_grads(fused, &[&x, &w, &b], &dy);
+        let (y_ref, g_ref) = value_and_grads(composed, &[&x, &w, &b], &dy);
+        let case = format!("{dims:?} scale {scale} offset {offset}");
+        assert_close(&format!("y {case}"), &y, &y_ref, RTOL);
+        for (name, (g, g_ref)) in ["dx", "dweight", "dbias"].iter().zip(g.iter().zip(&g_ref)) {
+            assert_close(&format!("{name} {case}"), g, g_ref, RTOL);
+        }
+    }
+}
+
+#[test]
+fn softmax_matches_composed() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let cases: [(&[usize], f32); 5] = [(&[4, 129], 1.0), (&[2, 3, 5, 17], 1.0), (&[7, 1], 1.0), (&[3, 64], 30.0), (&[5, 9], 1e-3)];
+    for (dims, scale) in cases {
+        let x = randn(&mut rng, dims, scale, 0.0);
+        let dy = randn(&mut rng, dims, 1.0, 0.0);
+        let (y, g) = value_and_grads(|t| t[0].apply_op1(Softmax), &[&x], &dy);
+        let (y_ref, g_ref) = value_and_grads(|t| composed::softmax_last_dim(&t[0]), &[&x], &dy);
+        assert_close(&format!("y {dims:?} × {scale}"), &y, &y_ref, RTOL);
+        assert_close(&format!("dx {dims:?} × {scale}"), &g[0], &g_ref[0], RTOL);
+    }
+}
+
+#[test]
+fn attention_softmax_matches_composed_with_padding_and_fully_masked_rows() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let (batch, heads, queries, keys) = (3, 2, 5, 11);
+    let scores = randn(&mut rng, &[batch, heads, queries, keys], 3.0, 0.0);
+    // Batch 0 attends to everything, batch 1 to its first 6 keys, batch 2 to nothing (the model's f32::MIN bias).
+    let mask: Vec<f32> = (0..batch * keys)
+        .map(|i| {
+            let (b, k) = (i / keys, i % keys);
+            if b == 2 || (b == 1 && k >= 6) { f32::MIN } else { 0.0 }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (batch, 1, 1, keys), &Device::Cpu).unwrap();
+    let dy = randn(&mut rng, scores.dims(), 1.0, 0.0);
+    let (y, g) = value_and_grads(|t| t[0].apply_op2(&mask, MaskedSoftmax), &[&scores], &dy);
+    let (y_ref, g_ref) = value_and_grads(|t| composed::softmax_last_dim(&t[0].broadcast_add(&mask)?), &[&scores], &dy);
+    assert_close("y", &y, &y_ref, RTOL);
+    assert_close("dscores", &g[0], &g_ref[0], RTOL);
+    // Padding keys get exactly nothing; the fully masked rows stay finite (uniform, as in PyTorch).
+    let probs: Vec<f32> = y.get(1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!(probs.chunks(keys).all(|row| row[6..].iter().all(|&p| p == 0.0)));
+    let probs: Vec<f32> = y.get(2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!(probs.iter().all(|&p| (p - 1.0 / keys as f32).abs() < 1e-6), "{probs:?}");
+
+    // The public function takes the fused path and agrees too.
+    assert_close("attention_softmax", &attention_softmax(&scores, &mask).unwrap(), &y_ref, RTOL);
+}
+
+#[test]
+fn softmax_of_an_all_negative_infinity_row_is_zero_not_nan() {
+    let x = Tensor::new(&[[f32::NEG_INFINITY; 5], [0.0, 1.0, f32::NEG_INFINITY, 2.0, 3.0]], &Device::Cpu).unwrap();
+    let y: Vec<Vec<f32>> = softmax_last_dim(&x).unwrap().to_vec2().unwrap();
+    assert_eq!(y[0], [0.0; 5]);
+    assert_eq!(y[1][2], 0.0);
+    assert!((y[1].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn gelu_matches_candle() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let cases: [(&[usize], f32); 4] = [(&[3, 7, 1531], 3.0), (&[2, 5], 1.0), (&[1001], 1e3), (&[17, 3], 1e-3)];
+    for (dims, scale) in cases {
+        let x = randn(&mut rng, dims, scale, 0.0);
+        let dy = randn(&mut rng, dims, 1.0, 0.0);
+        let (y, g) = value_and_grads(|t| t[0].apply_op1(Gelu), &[&x], &dy);
+        let (y_ref, g_ref) = value_and_grads(|t| t[0].gelu_erf(), &[&x], &dy);
+        assert_close(&format!("y {dims:?} × {scale}"), &y, &y_ref, RTOL);
+        assert_close(&format!("dx {dims:?} × {scale}"), &g[0], &g_ref[0], RTOL);
+    }
+}
+
+/// Elementwise against f64, including the negative tail down to −6, where `1 + erf` in f32 loses most digits
+/// (the f64 reference itself, computed as `1 + erf`, would lose them further out).
+#[test]
+fn gelu_and_its_gradient_are_accurate_elementwise() {
+    let xs: Vec<f32> = (-600..=1200).map(|i| i as f32 / 100.0).collect();
+    let x64: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+    let reference = Tensor::new(x64.as_slice(), &Device::Cpu).unwrap();
+    let gelu64: Vec<f64> = reference.gelu_erf().unwrap().to_vec1().unwrap();
+    for ((&x, &x64), &want) in xs.iter().zip(&x64).zip(&gelu64) {
+        let got = gelu(x) as f64;
+        assert!((got - want).abs() <= 1e-5 * want.abs() + 1e-37, "gelu({x}) = {got:e}, want {want:e}");
+        // gelu'(x) = Φ(x) + x·φ(x), with Φ(x) = gelu(x) / x. The two terms cancel near x = −0.75, so the
+        // error is measured against their size.
+        let phi = (-0.5 * x64 * x64).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let cdf = if x64 == 0.0 { 0.5 } else { want / x64 };
+        let want_grad = cdf + x64 * phi;
+        let got_grad = gelu_grad(x) as f64;
+        let tol = 1e-5 * want_grad.abs() + 1e-6 * (cdf + (x64 * phi).abs());
+        assert!((got_grad - want_grad).abs() <= tol, "gelu'({x}) = {got_grad:e}, want {want_grad:e}");
+    }
+}
+
+#[test]
+fn exp_is_accurate_over_the_f32_range() {
+    for i in -8700..8800 {
+        let x = i as f32 / 100.0 + 0.003;
+        let (got, want) = (exp(x) as f64, (x as f64).exp());
+        assert!((got - want).abs() <= 3e-7 * want, "exp({x}) = {got:e}, want {want:e}");
+    }
+    assert_eq!(exp(-100.0), 0.0);
+    assert_eq!(exp(f32::MIN), 0.0);
+    assert!(exp(f32::NAN).is_nan());
+}
+
+#[test]
+fn non_contiguous_inputs_and_other_dtypes() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let x = randn(&mut rng, &[6, 10], 1.0, 0.0).t().unwrap();
+    let (w, b) = (randn(&mut rng, &[6], 1.0, 1.0), randn(&mut rng, &[6], 1.0, 0.0));
+    assert_close(
+        "layer_norm of a transpose",
+        &layer_norm(&x, &w, &b, 1e-5).unwrap(),
+        &composed::layer_norm(&x, &w, &b, 1e-5).unwrap(),
+        RTOL,
+    );
+    assert_close("softmax of a transpose", &softmax_last_dim(&x).unwrap(), &composed::softmax_last_dim(&x).unwrap(), RTOL);
+    assert_close("gelu of a transpose", &gelu_erf(&x).unwrap(), &x.gelu_erf().unwrap(), RTOL);
+    // f64 takes the composed path.
+    let (x64, w64, b64) = (x.to_dtype(DType::F64).unwrap(), w.to_dtype(DType::F64).unwrap(), b.to_dtype(DType::F64).unwrap());
+    let y64 = layer_norm(&x64, &w64, &b64, 1e-5).unwrap();
+    assert_eq!(y64.dtype(), DType::F64);
+    assert_close("f64 layer_norm", &y64.to_dtype(DType::F32).unwrap(), &composed::layer_norm(&x, &w, &b, 1e-5).unwrap(), RTOL);
+}
