@@ -117,7 +117,7 @@ pub fn main() -> ExitCode {
                 for t in techs {
                     let TechnologyKind::Pim { kind, params } = &t.kind else { continue };
                     match crate::pim::Technology::new(*kind, params) {
-                        Ok(technology) => built.push((t.name.clone(), technology)),
+                        Ok(technology) => built.push((format!("{} ({})", t.name, path.display()), technology)),
                         Err(e) => {
                             eprintln!("error: technology {} in {}: {e:#}", t.name, path.display());
                             return ExitCode::FAILURE;
