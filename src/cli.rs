@@ -131,9 +131,12 @@ pub fn main() -> ExitCode {
             }))
         }
         Command::Run(args) => crate::exec::cmd::run(args),
-        Command::Layer { technology, name, input, weight, bias, drift, seed, out } => {
-            layer_cmd(&technology, name.as_deref(), &drift, crate::pim::layer_cmd::LayerRequest { input, weight, bias, drift_s: 0.0, seed, out })
-        }
+        Command::Layer { technology, name, input, weight, bias, drift, seed, out } => layer_cmd(
+            &technology,
+            name.as_deref(),
+            &drift,
+            crate::pim::layer_cmd::LayerRequest { input, weight, bias, drift_s: 0.0, seed, out },
+        ),
     }
 }
 

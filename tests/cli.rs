@@ -56,9 +56,10 @@ fn check_reports_a_missing_file() {
 fn plan_lists_stages_and_runs() {
     let out = pimsweep().args(["plan", "sweeps/quickstart.kdl"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("stages (3)"), "{text}");
-    assert!(text.contains("runs (6)"), "{text}");
+    assert!(text.contains("stages (12)"), "{text}");
+    assert!(text.contains("runs (24)"), "{text}");
     assert!(text.contains("finetune:task=sst2,seed=42"), "{text}");
+    assert!(text.contains("pim-finetune:task=mrpc,tech=reram,seed=42"), "{text}");
     assert!(text.contains("task=mrpc,tech=random,mode=post-training,seed=42"), "{text}");
 }
 

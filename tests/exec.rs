@@ -396,7 +396,7 @@ mod cli {
             .args(["run", "sweeps/quickstart.kdl", "--only", "task=rte"])
             .assert()
             .failure()
-            .stderr(predicate::str::contains("select none of the 6 runs"));
+            .stderr(predicate::str::contains("select none of the 24 runs"));
     }
 
     #[test]

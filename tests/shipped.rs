@@ -73,8 +73,13 @@ fn quickstart_fine_tunes_each_task_once() {
     let plan = plan::expand(&loaded.sweep).unwrap();
     let finetunes: Vec<_> = plan.stages.iter().filter(|s| s.kind == StageKind::Finetune).collect();
     assert_eq!(finetunes.len(), 3);
-    assert_eq!(plan.runs.len(), 6);
-    // The digital row evaluates the fine-tune; the random row needs none.
-    assert!(finetunes.iter().all(|s| s.runs.len() == 1));
+    // 3 tasks × (original, random, and 3 technologies in 2 modes).
+    assert_eq!(plan.runs.len(), 3 * (2 + 3 * 2));
+    // Each fine-tune serves the digital row and the three post-training rows, and starts the three
+    // PIM-aware trainings; the random row needs none.
+    assert!(finetunes.iter().all(|s| s.runs.len() == 4 && s.children.len() == 3));
     assert!(plan.runs.iter().filter(|r| r.technology == "random").all(|r| r.stage.is_none()));
+    let pim_aware: Vec<_> = plan.stages.iter().filter(|s| s.kind == StageKind::PimFinetune).collect();
+    assert_eq!(pim_aware.len(), 9);
+    assert!(pim_aware.iter().all(|s| s.runs.len() == 1 && s.parent.is_some()));
 }

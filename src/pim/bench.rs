@@ -51,7 +51,13 @@ pub fn layer_table(technologies: &[(String, Technology)], min_time: Duration) ->
             let mut draw = 0;
             let rate = calls_per_s(min_time, || {
                 draw += 1;
-                let call = TileCall { layer: "bench", rows_per_sequence: 128, training: false, drift_s: 0.0, noise: NoiseKey::new(0, "bench", 0, draw) };
+                let call = TileCall {
+                    layer: "bench",
+                    rows_per_sequence: 128,
+                    training: false,
+                    drift_s: 0.0,
+                    noise: NoiseKey::new(0, "bench", 0, draw),
+                };
                 technology.simulator.matmul(&x, &w, &call)?.sum_all()?.to_scalar::<f32>()?;
                 Ok(())
             })?;

@@ -49,11 +49,13 @@ pub fn apply(technology: &Technology, x: &Tensor, weight: &Tensor, bias: Option<
         bail!("the weight must be 2-D [out_features, in_features], not {:?}", weight.dims());
     };
     if !(2..=3).contains(&x.rank()) || x.dims()[x.rank() - 1] != in_features {
-        bail!("the input must be [rows, {in_features}] or [batch, seq, {in_features}] to match the weight {:?}, not {:?}", weight.dims(), x.dims());
+        bail!(
+            "the input must be [rows, {in_features}] or [batch, seq, {in_features}] to match the weight {:?}, not {:?}",
+            weight.dims(),
+            x.dims()
+        );
     }
-    if let Some(b) = bias
-        && b.dims() != [out_features]
-    {
+    if let Some(b) = bias.filter(|b| b.dims() != [out_features]) {
         bail!("the bias must be [{out_features}] to match the weight {:?}, not {:?}", weight.dims(), b.dims());
     }
     let rows = x.elem_count() / in_features.max(1);

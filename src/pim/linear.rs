@@ -167,7 +167,8 @@ mod tests {
 
         let gradients = |y: Tensor| {
             let grads = (y * &upstream).unwrap().sum_all().unwrap().backward().unwrap();
-            [x.as_tensor(), weight.as_tensor(), bias.as_tensor()].map(|t| grads.get(t).expect("every input gets a gradient").flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            [x.as_tensor(), weight.as_tensor(), bias.as_tensor()]
+                .map(|t| grads.get(t).expect("every input gets a gradient").flatten_all().unwrap().to_vec1::<f32>().unwrap())
         };
         let simulated = pim(LayerFilter::default()).forward(&layer, x.as_tensor(), Mode::Train).unwrap();
         let plain = layer.digital_forward(x.as_tensor()).unwrap();

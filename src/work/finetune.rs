@@ -26,18 +26,16 @@ pub fn finetune_stage(worker: &LocalWorker, stage: &Stage, parent: Option<&Path>
     let task = stage.task;
     let technology = match &stage.tech {
         None => None,
-        Some(TechnologyKind::Pim { kind, params }) => Some(
-            Technology::new(*kind, params)
-                .with_context(|| format!("technology {}", stage.technology.as_deref().unwrap_or("?")))?,
-        ),
+        Some(TechnologyKind::Pim { kind, params }) => {
+            Some(Technology::new(*kind, params).with_context(|| format!("technology {}", stage.technology.as_deref().unwrap_or("?")))?)
+        }
         Some(other) => bail!("stage {} trains on {other:?}, which is not a PIM technology", stage.name),
     };
     let source = match parent {
         Some(dir) => dir.join("checkpoint").to_string_lossy().into_owned(),
         None => stage.model.clone(),
     };
-    let mut loaded =
-        load_for_task(&source, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {source}"))?;
+    let mut loaded = load_for_task(&source, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {source}"))?;
     for name in &loaded.report.initialised {
         job.log(format!("initialised from seed {}: {name}", stage.seed));
     }
