@@ -391,6 +391,16 @@ mod cli {
     }
 
     #[test]
+    fn run_explains_quoted_only_values() {
+        pimsweep()
+            .args(["run", "sweeps/quickstart.kdl", "--only", "task=\"sst2 mrpc\" mode=post-training"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("values by commas"))
+            .stderr(predicate::str::contains("task=rte,mrpc mode=post-training"));
+    }
+
+    #[test]
     fn run_refuses_a_filter_that_selects_nothing() {
         pimsweep()
             .args(["run", "sweeps/quickstart.kdl", "--only", "task=rte"])

@@ -177,6 +177,14 @@ pub fn parse_cli_filter(sweep: &Sweep, flag: &str, arg: &str) -> Result<Vec<Clau
 
 /// `where="mode=post-training technology=sram,reram"`: space-separated clauses, comma-separated values.
 fn resolve_where(text: &str, loc: &Loc, techs: &TechTable, diags: &mut Diagnostics) -> Option<Vec<Clause>> {
+    if text.contains('"') {
+        // A habit from filter nodes (`exclude task="rte mrpc"`): here the whole text is one string.
+        diags.push(
+            SweepDiagnostic::error(loc, format!("quotes inside {text:?}: clauses are separated by spaces and values by commas"))
+                .help("e.g. task=rte,mrpc mode=post-training"),
+        );
+        return None;
+    }
     let mut clauses = Vec::new();
     for part in text.split_whitespace() {
         let Some((key, values)) = part.split_once('=') else {
