@@ -3,9 +3,13 @@
 //! programmed chip), additive raw weight noise (NewComputeBench's `weight_noise`) and an optional
 //! symmetric per-row ADC on each tile's outputs.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
+use super::noise::NoiseKey;
 use super::quant::{Format, max_abs, sym_grid};
 use super::simulator::{Simulator, TileCall};
 use super::tiling::{self, Geometry, InputScale};
@@ -16,7 +20,7 @@ const STREAM_DEVICE: u64 = 0x1_0000_0000;
 /// Noise stream of the additive raw weight noise.
 const STREAM_WEIGHT_NOISE: u64 = 0x1_0000_0001;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reram {
     pub core_size: usize,
     pub input_scale: InputScale,
@@ -27,6 +31,17 @@ pub struct Reram {
     pub noise_magnitude: f32,
     pub weight_noise: f32,
     pub adc_bits: Option<u32>,
+    /// Evaluation: each layer's programmed weights on the latest chip, so a chip is programmed once, not on
+    /// every forward (a new chip or a changed master weight replaces the entry).
+    programmed: Mutex<HashMap<String, Programmed>>,
+}
+
+/// A layer's weights as programmed on one chip.
+#[derive(Debug)]
+struct Programmed {
+    key: NoiseKey,
+    fingerprint: u64,
+    weights: Tensor,
 }
 
 fn opt_bits(params: &ParamSet, name: &str) -> anyhow::Result<Option<u32>> {
@@ -48,13 +63,30 @@ impl Reram {
             noise_magnitude: params.float("noise-magnitude") as f32,
             weight_noise: params.float("weight-noise") as f32,
             adc_bits: opt_bits(params, "adc-bits")?,
+            programmed: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The weights as programmed: per-tile levels, then device variation and raw weight noise. In
-    /// evaluation the noise is the chip's (draw 0, the same on every forward); in training it is re-drawn.
-    fn program(&self, mut w: Vec<f32>, geom: &Geometry, call: &TileCall) -> Vec<f32> {
-        let key = if call.training { call.noise } else { call.noise.with_draw(0) };
+    /// The weights `[n, k]` as programmed for this call: in training drawn afresh, in evaluation the chip's
+    /// (draw 0 of its key), programmed on the first read and reused while the master weight is unchanged.
+    fn programmed_weights(&self, weight: &Tensor, geom: &Geometry, call: &TileCall) -> Result<Tensor> {
+        let w = weight.flatten_all()?.to_vec1::<f32>()?;
+        if call.training {
+            return tiling::cpu_tensor(self.program(w, geom, call.noise), geom.n, geom.k);
+        }
+        let key = call.noise.with_draw(0);
+        let fingerprint = tiling::weight_fingerprint(&w, geom.n, geom.k);
+        let mut cache = self.programmed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(call.layer).filter(|p| p.key == key && p.fingerprint == fingerprint) {
+            return Ok(p.weights.clone());
+        }
+        let weights = tiling::cpu_tensor(self.program(w, geom, key), geom.n, geom.k)?;
+        cache.insert(call.layer.to_string(), Programmed { key, fingerprint, weights: weights.clone() });
+        Ok(weights)
+    }
+
+    /// Programs `w`: per-tile levels, then device variation and raw weight noise drawn from `key`.
+    fn program(&self, mut w: Vec<f32>, geom: &Geometry, key: NoiseKey) -> Vec<f32> {
         let variation = (self.noise_magnitude > 0.0).then(|| key.normals(STREAM_DEVICE, w.len()));
         let additive = (self.weight_noise > 0.0).then(|| key.normals(STREAM_WEIGHT_NOISE, w.len()));
         let k = geom.k.max(1);
@@ -97,9 +129,8 @@ impl Simulator for Reram {
         let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);
         let format = self.input_bits.map_or(Format::Exact, |bits| Format::Int { bits });
         let xq = tiling::quantize_inputs(x.flatten_all()?.to_vec1::<f32>()?, &geom, self.input_scale, format);
-        let wq = self.program(weight.flatten_all()?.to_vec1::<f32>()?, &geom, call);
+        let wt = self.programmed_weights(weight, &geom, call)?;
         let xt = tiling::cpu_tensor(xq.data, rows, k)?;
-        let wt = tiling::cpu_tensor(wq, n, k)?;
         let out = match self.adc_bits {
             None => tiling::gemm_all(&xt, &wt)?,
             Some(bits) => {

@@ -101,24 +101,12 @@ pub struct Chip {
     alphas: Mutex<HashMap<u64, Arc<Vec<f32>>>>,
 }
 
-/// A cheap, exact-change-sensitive fingerprint of a weight (order-independent integer sum, so the parallel
-/// reduction is deterministic).
-pub fn fingerprint(w: &[f32], n: usize, k: usize) -> u64 {
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    };
-    let sum = w.par_iter().enumerate().map(|(i, v)| mix((v.to_bits() as u64) << 32 ^ i as u64)).reduce(|| 0, u64::wrapping_add);
-    mix(sum ^ mix((n as u64) << 32 ^ k as u64))
-}
-
 impl Chip {
     /// Maps `w` (`[n, k]` row-major) onto conductance pairs and programs them with the draws of `key`.
     /// `per_row`: weight scaling "row" (each tile row normalised to max 1), else "tile".
     /// With `gdc`, also measures the t = 0 readout β0 that later calls compensate towards.
     pub fn program(w: &[f32], tiling: Tiling, per_row: bool, phys: &Physics, io: &Io, key: NoiseKey, gdc: bool) -> Chip {
-        let fingerprint = fingerprint(w, tiling.n, tiling.k);
+        let fingerprint = crate::pim::tiling::weight_fingerprint(w, tiling.n, tiling.k);
         // Normalised weights, tile-contiguous, and the digital scale of each tile row.
         let mut wn = vec![0.0f32; tiling.devices()];
         let mut row_scale = vec![0.0f32; tiling.tile_rows()];

@@ -88,7 +88,7 @@ impl PcmAihwkit {
         }
         // Programming draws come from draw 0 of the chip, so every call on that chip sees the same devices.
         let key = call.noise.with_draw(0);
-        let fp = chip::fingerprint(w, n, k);
+        let fp = super::tiling::weight_fingerprint(w, n, k);
         let lock = || self.chips.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = lock().get(call.layer).filter(|c| c.key == key && c.fingerprint == fp && c.tiling == tiling) {
             return c.clone();

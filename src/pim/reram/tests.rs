@@ -75,6 +75,20 @@ fn device_variation_is_the_chips() {
 }
 
 #[test]
+fn a_cached_chip_is_reprogrammed_when_the_weight_changes() {
+    let cfg = [("core-size", int(32)), ("noise-magnitude", float(0.05)), ("weight-bits", int(4))];
+    let (x, w, w2) = (normal(12, 9, 77, 1.0), normal(13, 45, 77, 0.05), normal(14, 45, 77, 0.05));
+    let cached = reram(&cfg);
+    let first = flat(&cached.matmul(&x, &w, &call(9, key(1), false)).unwrap());
+    // Same chip, new master weight (e.g. after a training step): programmed from w2, as a fresh simulator would.
+    let second = flat(&cached.matmul(&x, &w2, &call(9, key(2), false)).unwrap());
+    assert_ne!(first, second);
+    assert_eq!(second, flat(&reram(&cfg).matmul(&x, &w2, &call(9, key(2), false)).unwrap()));
+    // Back to w: the same chip programs w to the same weights again.
+    assert_eq!(first, flat(&cached.matmul(&x, &w, &call(9, key(3), false)).unwrap()));
+}
+
+#[test]
 fn weight_noise_is_additive_raw_units() {
     let r = reram(&[("core-size", int(32)), ("input-bits", RawValue::Null), ("weight-noise", float(0.01))]);
     let (x, w) = (normal(14, 50, 77, 1.0), tensor(vec![0.0; 45 * 77], 45, 77));
