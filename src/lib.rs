@@ -6,6 +6,7 @@
 //! ([`data`]); [`report`] aggregates results into tables and plots; [`cli`] is the command line.
 
 pub mod bench;
+pub mod blas;
 pub mod cli;
 pub mod data;
 pub mod exec;

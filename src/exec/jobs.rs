@@ -195,7 +195,11 @@ fn in_pool<T: Send>(threads: usize, work: impl FnOnce() -> Result<T> + Send) -> 
         .panic_handler(|payload| eprintln!("warning: a background task panicked: {}", panics::message(payload.as_ref())))
         .build()
         .context("cannot start the job's thread pool")?;
-    match catch_unwind(AssertUnwindSafe(|| pool.install(work))) {
+    let in_job = || {
+        crate::blas::limit_threads_of_this_thread(threads);
+        work()
+    };
+    match catch_unwind(AssertUnwindSafe(|| pool.install(in_job))) {
         Ok(result) => result,
         Err(payload) => Err(anyhow!("panicked: {}", panics::take(job).unwrap_or_else(|| panics::message(payload.as_ref())))),
     }
