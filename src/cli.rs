@@ -69,6 +69,18 @@ enum Command {
     },
     /// Train and evaluate a sweep's runs, resuming what an earlier invocation left.
     Run(crate::exec::cmd::RunArgs),
+    /// Compute one stage or run of a Slurm submission's manifest (what each array task runs).
+    Exec {
+        /// The submission's manifest.json.
+        #[arg(long, value_name = "M")]
+        manifest: PathBuf,
+        /// The index in the manifest (array task id + the array's offset).
+        #[arg(long, value_name = "I")]
+        index: usize,
+        /// Threads [default: $SLURM_CPUS_PER_TASK, else the submission's --cpus-per-run].
+        #[arg(long, value_name = "T")]
+        threads: Option<usize>,
+    },
     /// Apply one PIM linear layer to your own tensors: y = x·Wᵀ + b through a technology's tiles.
     Layer {
         /// A file defining the technology (a preset such as configs/reram.kdl, or a sweep).
@@ -106,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
         Command::Report { dir } => exit_code(crate::report::cmd::report(&dir)),
         Command::Status { dir } => exit_code(crate::report::cmd::status(&dir)),
+        Command::Exec { manifest, index, threads } => crate::slurm::exec(&manifest, index, threads),
         Command::Bench { models, eval_batch, train_batch, seq, seconds, technologies } => {
             let time = std::time::Duration::from_secs_f64(seconds);
             if technologies.is_empty() {

@@ -14,6 +14,7 @@ pub mod model;
 pub mod pim;
 pub mod plan;
 pub mod report;
+pub mod slurm;
 pub mod sweep;
 pub mod task;
 pub mod train;

@@ -1,6 +1,7 @@
 //! The `pimsweep` binary: everything lives in the library; see `pimsweep --help`.
 
 fn main() -> std::process::ExitCode {
+    quiet_broken_pipe();
     keep_freed_memory();
     one_thread_pool();
     pimsweep::cli::main()
@@ -28,5 +29,15 @@ fn one_thread_pool() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // SAFETY: called first thing in main, before any other thread exists.
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
+}
+
+/// `pimsweep status DIR | head` should stop quietly when head exits, as other Unix tools do, instead of
+/// panicking on the failed write: restore the default SIGPIPE action that Rust's runtime ignores.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: sets a signal disposition before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

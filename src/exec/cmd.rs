@@ -33,6 +33,55 @@ pub struct RunArgs {
     /// Recompute every selected stage and run, even those done.
     #[arg(long)]
     pub force: bool,
+    /// Where to compute: here, or as Slurm job arrays (returns at once; see README "Running on a Slurm cluster").
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    pub executor: Executor,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// Where `run` computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
+}
+
+/// Options of `--executor slurm`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Slurm (with --executor slurm)")]
+pub struct SlurmArgs {
+    /// Partition to submit to [default: the cluster's default].
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// GPUs per run (`--gres=gpu:G`).
+    #[arg(long, value_name = "G")]
+    pub gpus_per_run: Option<usize>,
+    /// CPU cores per run (`--cpus-per-task`); also the run's threads.
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus_per_run: u32,
+    /// Time limit of each run, in Slurm's syntax (`2:00:00`, `1-00:00:00`).
+    #[arg(long, value_name = "T")]
+    pub time: Option<String>,
+    /// At most N tasks of one array at once (`--array=…%N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub array_parallelism: Option<u32>,
+    /// Any other sbatch option, passed through as an `#SBATCH` line (repeatable), e.g. `--sbatch-arg=--account=pim`.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+}
+
+impl SlurmArgs {
+    fn resources(&self) -> crate::slurm::Resources {
+        crate::slurm::Resources {
+            partition: self.partition.clone(),
+            cpus_per_run: self.cpus_per_run as usize,
+            gpus_per_run: self.gpus_per_run,
+            time: self.time.clone(),
+            array_parallelism: self.array_parallelism.map(|n| n as usize),
+            extra: self.sbatch_args.clone(),
+        }
+    }
 }
 
 /// Runs `pimsweep run`.
@@ -52,6 +101,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = super::select::select(&plan, &only) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
+    }
+    if args.executor == Executor::Slurm {
+        return submit_to_slurm(&args, &sweep, &plan, only);
     }
     let worker = match super::default_worker() {
         Ok(w) => w,
@@ -83,6 +135,25 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             if summary.success() && reported.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `run --executor slurm`: submit and return; the arrays report their own results.
+fn submit_to_slurm(args: &RunArgs, sweep: &crate::sweep::Sweep, plan: &crate::plan::Plan, only: Vec<Vec<Clause>>) -> ExitCode {
+    let options = Options {
+        only,
+        force: args.force,
+        retry_failed: args.retry_failed,
+        reports: crate::plan::reports_json(sweep),
+        output: Output::Lines,
+        ..Options::new(&args.results)
+    };
+    match crate::slurm::submit(&args.sweep, plan, &options, &args.slurm.resources()) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

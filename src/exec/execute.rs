@@ -11,8 +11,8 @@ use super::budget::{Budget, available_cores};
 use super::jobs::Context;
 use super::lock::SweepLock;
 use super::progress::{Output, Progress};
-use super::schedule::{Policy, Schedule};
-use super::select::select;
+use super::schedule::{PendingJob, Policy, Schedule};
+use super::select::{Selection, select};
 use super::store::{self, Store, write_json_atomic};
 use super::summary::{Outcome, Summary};
 use super::worker::Worker;
@@ -56,22 +56,7 @@ impl Options {
 /// process, plan.json or params.json not writable); a failing stage or run is in the [`Summary`] instead.
 pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Summary> {
     let clock = Instant::now();
-    let selection = select(plan, &options.only)?;
-    let store = Store::new(&options.results);
-    let sweep_dir = store.sweep_dir(&plan.sweep)?;
-    std::fs::create_dir_all(&sweep_dir).with_context(|| format!("cannot create {}", sweep_dir.display()))?;
-    let _lock = SweepLock::acquire(&sweep_dir)?;
-    store::remove_temp_files(&sweep_dir); // a killed writer's, now that no other process writes here
-
-    let mut plan_json = plan::plan_json(plan);
-    if let Value::Object(map) = &mut plan_json {
-        map.insert("reports".to_string(), options.reports.clone());
-    }
-    write_json_atomic(&sweep_dir.join("plan.json"), &plan_json)?;
-    for run in &selection.runs {
-        write_params(&Store::run_dir(&sweep_dir, &run.id), plan, run)?;
-    }
-
+    let Prepared { store, sweep_dir, selection, lock: _lock } = prepare(plan, options, |_| true)?;
     let policy = Policy { force: options.force, retry_failed: options.retry_failed };
     let schedule = Schedule::new(&store, &sweep_dir, &selection, policy);
     let progress = Progress::new(
@@ -105,6 +90,62 @@ pub fn execute(plan: &Plan, worker: &dyn Worker, options: &Options) -> Result<Su
     let jobs = schedule.execute(&cx, options.budget.jobs);
     progress.finish();
     Ok(Summary { sweep: plan.sweep.clone(), dir: sweep_dir, jobs, budget: options.budget, wall: clock.elapsed() })
+}
+
+/// A sweep folder ready for computing, locked against other `run`s while this is held.
+struct Prepared<'p> {
+    store: Store,
+    sweep_dir: PathBuf,
+    selection: Selection<'p>,
+    lock: SweepLock,
+}
+
+/// Selects, creates and locks the sweep folder, clears a killed writer's temporary files, writes plan.json
+/// and the params.json of each selected run that `write_params_of` accepts.
+fn prepare<'p>(plan: &'p Plan, options: &Options, write_params_of: impl Fn(&Run) -> bool) -> Result<Prepared<'p>> {
+    let selection = select(plan, &options.only)?;
+    let store = Store::new(&options.results);
+    let sweep_dir = store.sweep_dir(&plan.sweep)?;
+    std::fs::create_dir_all(&sweep_dir).with_context(|| format!("cannot create {}", sweep_dir.display()))?;
+    let lock = SweepLock::acquire(&sweep_dir)?;
+    store::remove_temp_files(&sweep_dir); // a killed writer's, now that no other process writes here
+
+    let mut plan_json = plan::plan_json(plan);
+    if let Value::Object(map) = &mut plan_json {
+        map.insert("reports".to_string(), options.reports.clone());
+    }
+    write_json_atomic(&sweep_dir.join("plan.json"), &plan_json)?;
+    for run in selection.runs.iter().filter(|r| write_params_of(r)) {
+        write_params(&Store::run_dir(&sweep_dir, &run.id), plan, run)?;
+    }
+    Ok(Prepared { store, sweep_dir, selection, lock })
+}
+
+/// For a batch executor (Slurm): prepares the sweep folder as [`execute`] does and returns it with the
+/// selected stages and runs that are not done, stages first. Runs for which `busy` holds (queued or running
+/// elsewhere) keep their folder untouched and are left out, as are the stages only they need.
+pub fn pending_jobs(plan: &Plan, options: &Options, busy: &dyn Fn(&str) -> bool) -> Result<(PathBuf, Vec<PendingJob>)> {
+    let Prepared { store, sweep_dir, selection, .. } = prepare(plan, options, |r| !busy(&r.id))?;
+    let policy = Policy { force: options.force, retry_failed: options.retry_failed };
+    let pending = Schedule::new(&store, &sweep_dir, &selection, policy).pending();
+    Ok((sweep_dir, without_busy(pending, busy)))
+}
+
+/// Drops the busy jobs and, transitively, the jobs that start from them (they wait on a submission that is
+/// still queued), renumbering `after`.
+fn without_busy(pending: Vec<PendingJob>, busy: &dyn Fn(&str) -> bool) -> Vec<PendingJob> {
+    let mut keep: Vec<bool> = pending.iter().map(|j| !busy(&j.id)).collect();
+    loop {
+        let dropped: Vec<usize> = (0..pending.len()).filter(|&i| keep[i] && pending[i].after.is_some_and(|a| !keep[a])).collect();
+        if dropped.is_empty() {
+            break;
+        }
+        dropped.into_iter().for_each(|i| keep[i] = false);
+    }
+    let mut new_index = vec![None; pending.len()];
+    (0..pending.len()).filter(|&i| keep[i]).enumerate().for_each(|(n, i)| new_index[i] = Some(n));
+    let kept = pending.into_iter().enumerate().filter(|(i, _)| keep[*i]);
+    kept.map(|(_, job)| PendingJob { after: job.after.and_then(|a| new_index[a]), ..job }).collect()
 }
 
 /// `runs/<id>/params.json`: the run as planned (docs/RESULTS.md). Left alone when already identical.

@@ -11,6 +11,7 @@
 //! execute.rs   execute(plan, worker, options): select, lock, plan.json, params.json, schedule
 //! select.rs    --only: the runs selected and the stages they need
 //! schedule.rs  resume from the store, dependency order, parallel slots, failures that do not spread
+//! one.rs       execute_one: exactly one stage or run by id (a Slurm array task)
 //! jobs.rs      one stage or run: locks, its own rayon pool, panics caught, files in a kill-safe order
 //! panics.rs    a panic in a job becomes its error (with its location), not output over the bars
 //! store.rs     paths, atomic writes, stage folders renamed into place
@@ -27,6 +28,7 @@ pub mod cmd;
 mod execute;
 mod jobs;
 mod lock;
+mod one;
 mod panics;
 mod progress;
 mod schedule;
@@ -37,7 +39,9 @@ mod summary;
 mod worker;
 
 pub use budget::{Budget, available_cores};
-pub use execute::{Options, execute};
+pub use execute::{Options, execute, pending_jobs};
+pub use one::execute_one;
+pub use schedule::PendingJob;
 pub use lock::{StageLock, SweepLock};
 pub use progress::Output;
 pub use select::{Selection, select};

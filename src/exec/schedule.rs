@@ -39,6 +39,16 @@ impl Node<'_> {
     }
 }
 
+/// A stage or run not done yet, for an executor that hands jobs to another system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingJob {
+    pub kind: JobKind,
+    pub id: String,
+    pub name: String,
+    /// Index (in the same list) of the pending stage this one starts from; None when that is done already.
+    pub after: Option<usize>,
+}
+
 enum TaskState {
     Waiting,
     Running,
@@ -104,6 +114,24 @@ impl<'p> Schedule<'p> {
     /// Outcomes the store settled before anything ran.
     pub fn settled(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
         self.tasks.iter().filter(|t| matches!(&t.state, TaskState::Finished(o, _) if pred(o))).count()
+    }
+
+    /// The jobs an invocation would execute, stages first in plan order, each with the position (in the
+    /// returned list) of the waiting stage it starts from: what a batch executor (Slurm) submits.
+    pub fn pending(&self) -> Vec<PendingJob> {
+        let waiting = |t: &Task| matches!(t.state, TaskState::Waiting);
+        let mut position = vec![None; self.tasks.len()];
+        for (n, i) in (0..self.tasks.len()).filter(|&i| waiting(&self.tasks[i])).enumerate() {
+            position[i] = Some(n);
+        }
+        let waiting_tasks = self.tasks.iter().filter(|t| waiting(t));
+        waiting_tasks
+            .map(|t| {
+                let label = t.node.label();
+                let after = t.dep.and_then(|d| position[d]);
+                PendingJob { kind: label.kind, id: label.id.to_string(), name: label.name.to_string(), after }
+            })
+            .collect()
     }
 
     /// Executes the waiting jobs on `slots` threads and returns every stage's and run's report.
@@ -213,7 +241,7 @@ fn log_path(cx: &Context, node: Node) -> std::path::PathBuf {
 }
 
 /// The error of a job not run because the stage it starts from failed.
-fn blocked_reason(stage_id: &str, stage_name: &str, error: &str) -> String {
+pub(crate) fn blocked_reason(stage_id: &str, stage_name: &str, error: &str) -> String {
     format!("stage {stage_id} ({stage_name}) failed: {error}")
 }
 

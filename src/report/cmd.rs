@@ -29,14 +29,18 @@ pub fn report(dir: &Path) -> anyhow::Result<()> {
 /// Prints how many runs and stages are done, failed, running and pending, and each failure's error and log.
 pub fn status(dir: &Path) -> anyhow::Result<()> {
     let plan = PlanFile::read(dir)?;
-    let p = progress(dir, &plan);
+    let mut p = progress(dir, &plan);
+    let slurm = crate::slurm::annotate(dir, &mut p);
     for w in &p.warnings {
         eprintln!("warning: {w}");
     }
     println!("sweep {}", plan.sweep);
     println!("  runs:   {} planned: {}", p.runs.total(), p.runs.summary());
     println!("  stages: {} planned: {}", p.stages.total(), p.stages.summary());
-    if p.runs.running + p.stages.running > 0 {
+    for line in &slurm {
+        println!("  {line}");
+    }
+    if p.runs.running + p.stages.running > 0 && slurm.is_empty() {
         println!("  (running: a status left by a process that was killed also reads running; `run` starts it again)");
     }
     for f in &p.failures {

@@ -53,6 +53,33 @@ pub struct Progress {
     pub failures: Vec<Failure>,
     /// Unreadable status files (counted as pending).
     pub warnings: Vec<String>,
+    /// The runs and stages neither done nor failed (pending or running), for `status` to ask Slurm about.
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// A run or stage whose status file is not final.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    /// "run" or "stage".
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    /// Its folder (status.json, log.txt).
+    pub folder: PathBuf,
+    pub state: State,
+}
+
+impl Progress {
+    /// Counts an unfinished run or stage as failed instead (a Slurm task that ended without a status).
+    pub fn mark_failed(&mut self, unfinished: &Unfinished, failure: Failure) {
+        let counts = if unfinished.kind == "run" { &mut self.runs } else { &mut self.stages };
+        match unfinished.state {
+            State::Running => counts.running -= 1,
+            _ => counts.pending -= 1,
+        }
+        counts.failed += 1;
+        self.failures.push(failure);
+    }
 }
 
 /// The state of every run and stage in plan.json. Stages live in the shared store beside the sweep folder
@@ -77,6 +104,9 @@ pub fn progress(sweep_dir: &Path, plan: &PlanFile) -> Progress {
                 State::Pending
             }
         };
+        if matches!(state, State::Pending | State::Running) {
+            p.unfinished.push(Unfinished { kind, id: id.clone(), name: name.clone(), folder: folder.clone(), state });
+        }
         if kind == "run" { p.runs.add(state) } else { p.stages.add(state) }
     }
     p
