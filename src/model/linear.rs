@@ -45,6 +45,11 @@ impl LinearLayer {
         &self.bias
     }
 
+    /// The same layer with its weight and bias detached from the graph: what a frozen layer computes with.
+    pub fn frozen(&self) -> LinearLayer {
+        LinearLayer { name: self.name.clone(), weight: self.weight.detach(), bias: self.bias.detach() }
+    }
+
     pub fn in_features(&self) -> usize {
         self.weight.dims()[1]
     }

@@ -16,6 +16,7 @@
 //! - [`init`]: Hugging Face style seeded random initialisation.
 //! - [`load`]: loading from the hub or a local directory.
 //! - [`checkpoint`]: saving a fine-tuned model in the Hugging Face layout.
+//! - [`lora`]: LoRA adapters on the linear seam (the `lora` mode).
 
 pub mod checkpoint;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod inputs;
 pub mod layers;
 pub mod linear;
 pub mod load;
+pub mod lora;
 
 #[cfg(test)]
 mod tests;

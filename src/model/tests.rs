@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::*;
 
-fn tiny_config(architecture: Architecture) -> EncoderConfig {
+pub(super) fn tiny_config(architecture: Architecture) -> EncoderConfig {
     let json = match architecture {
         Architecture::Bert => {
             r#"{"model_type": "bert", "vocab_size": 100, "hidden_size": 16, "num_hidden_layers": 2,
@@ -24,7 +24,7 @@ fn tiny_config(architecture: Architecture) -> EncoderConfig {
 }
 
 /// Two sequences, the second padded, with both token types used (BERT).
-fn tiny_inputs(config: &EncoderConfig) -> EncoderInputs {
+pub(super) fn tiny_inputs(config: &EncoderConfig) -> EncoderInputs {
     let pad = config.pad_token_id;
     let dev = Device::Cpu;
     let ids = Tensor::new(&[[5u32, 17, 42, 8, 9, 3], [5, 23, 61, 7, pad, pad]], &dev).unwrap();

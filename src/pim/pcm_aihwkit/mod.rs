@@ -9,6 +9,7 @@
 mod chip;
 mod io;
 mod physics;
+pub mod remap;
 #[cfg(test)]
 mod tests;
 
