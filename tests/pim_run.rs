@@ -4,10 +4,10 @@
 
 mod common;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
-use common::{hf_home, repo_root, tiny_model};
+use common::{hf_home, read_parquet, repo_root, tiny_model};
 use polars::prelude::*;
 
 const EVAL_EXAMPLES: usize = 64;
@@ -67,10 +67,6 @@ fn run(s: &Setup, extra: &[&str]) -> String {
     log
 }
 
-fn read_parquet(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
-}
-
 /// Each run's (technology, mode) → its predictions.parquet.
 fn predictions(s: &Setup) -> Vec<((String, String), DataFrame)> {
     let mut out = Vec::new();
@@ -84,18 +80,7 @@ fn predictions(s: &Setup) -> Vec<((String, String), DataFrame)> {
     out
 }
 
-/// The logits of one (repeat, drift) evaluation, in example order.
-fn outputs(df: &DataFrame, repeat: u32, drift_s: f64) -> Vec<Vec<f32>> {
-    let picked = df
-        .clone()
-        .lazy()
-        .filter(col("repeat").eq(lit(repeat)).and(col("drift_s").eq(lit(drift_s))))
-        .sort(["idx"], Default::default())
-        .collect()
-        .unwrap();
-    let lists = picked.column("outputs").unwrap().list().unwrap().clone();
-    lists.amortized_iter().map(|s| s.unwrap().as_ref().f32().unwrap().into_no_null_iter().collect()).collect()
-}
+use common::logits_at as outputs;
 
 #[test]
 fn chips_drift_times_and_pim_aware_training_replay_bit_for_bit() {

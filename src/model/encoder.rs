@@ -285,6 +285,23 @@ impl SequenceClassifier {
         vars
     }
 
+    /// Applies the linear forward's post-update step (AIHWKIT's clip and remap on analog tiles) to every
+    /// linear layer's weight, trained or frozen: the training loop calls it after every optimizer step.
+    /// Returns how many layers it changed.
+    pub fn post_update(&self) -> Result<usize> {
+        let mut changed = 0;
+        for layer in self.linear_layers() {
+            if let Some(weight) = self.linear.post_update(layer)? {
+                let data = self.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+                let name = format!("{}.weight", layer.name());
+                let Some(var) = data.get(&name) else { candle_core::bail!("post-update: no variable {name}") };
+                var.set(&weight)?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Total number of scalar parameters.
     pub fn num_parameters(&self) -> usize {
         self.vars().iter().map(|(_, v)| v.elem_count()).sum()

@@ -30,6 +30,12 @@ impl LinearLayer {
         Ok(Self { name: vb.prefix(), weight, bias })
     }
 
+    /// The layer's variables under `vb`, for tests of linear forwards outside this module.
+    #[doc(hidden)]
+    pub fn new_for_tests(vb: VarBuilder, in_features: usize, out_features: usize) -> LinearLayer {
+        LinearLayer::new(vb, in_features, out_features).expect("fresh variables")
+    }
+
     /// The stable full name, e.g. `encoder.layer.0.attention.self.query` or `classifier.out_proj`.
     pub fn name(&self) -> &str {
         &self.name
@@ -85,6 +91,12 @@ pub fn matmul_transposed_weight(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 /// model is to be trained through them.
 pub trait LinearForward: Send + Sync {
     fn forward(&self, layer: &LinearLayer, x: &Tensor, mode: Mode) -> Result<Tensor>;
+
+    /// The layer's weight after an optimizer step, where the technology constrains it (AIHWKIT's clip and
+    /// remap of analog tiles), frozen layers included; `None` (the default) keeps it.
+    fn post_update(&self, _layer: &LinearLayer) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 }
 
 /// The exact digital f32 forward, the default of every model.

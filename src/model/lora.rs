@@ -134,8 +134,8 @@ impl LoraAdapters {
     }
 }
 
-/// A model's linear forward with LoRA: adapted layers run `base` on their frozen weight plus the adapter term;
-/// the other layers run `base` unchanged.
+/// A model's linear forward with LoRA: adapted layers run `base` (the analog tile) on their frozen weight plus
+/// the digital adapter term; every other layer (the pooler, the task head) is digital and noise-free (§7).
 pub struct LoraLinear {
     pub base: Arc<dyn LinearForward>,
     pub adapters: Arc<LoraAdapters>,
@@ -144,12 +144,20 @@ pub struct LoraLinear {
 impl LinearForward for LoraLinear {
     fn forward(&self, layer: &LinearLayer, x: &Tensor, mode: Mode) -> Result<Tensor> {
         if !self.adapters.adapters.contains_key(layer.name()) {
-            return self.base.forward(layer, x, mode);
+            return layer.digital_forward(x);
         }
         // Frozen: no gradient reaches the base weight and bias (nor is any computed for them).
         let y = self.base.forward(&layer.frozen(), x, mode)?;
         let delta = self.adapters.delta(layer.name(), x, mode)?.expect("adapted layer");
         y + delta
+    }
+
+    /// The base's step on the adapted (analog) layers, frozen as they are: AIHWKIT clips and remaps every tile.
+    fn post_update(&self, layer: &LinearLayer) -> Result<Option<Tensor>> {
+        if !self.adapters.adapters.contains_key(layer.name()) {
+            return Ok(None);
+        }
+        self.base.post_update(layer)
     }
 }
 

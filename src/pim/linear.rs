@@ -3,7 +3,8 @@
 //! It picks the layers the technology maps (`only-layers` / `exclude-layers`), hands each mapped layer's
 //! input rows and master weight to the [`Simulator`], and adds the bias digitally. In training it applies
 //! the straight-through estimator of PIM_MODELS.md §6: the value is the simulated output, the gradient is
-//! the plain linear gradient with the clean weights (`y = clean + (pim − clean).detach()`).
+//! the plain linear gradient with the clean weights (`y = clean + (pim − clean).detach()`), or, for a
+//! technology with AIHWKIT's hardware-aware training, the gradient through the perturbed weights it used.
 //!
 //! One `PimLinear` is one evaluation (a chip at a drift time) or one training: it counts each layer's
 //! forward calls so that every call draws fresh noise, and the same run replays the same draws.
@@ -107,9 +108,14 @@ impl LinearForward for PimLinear {
             noise: NoiseKey::new(self.seed, layer.name(), self.chip, self.next_draw(layer.name())),
         };
         let x_rows = x.detach().contiguous()?.reshape((rows, in_features))?;
-        let pim = self.simulator.matmul(&x_rows, &layer.weight().detach(), &call)?;
         let mut out_dims = x.dims().to_vec();
         *out_dims.last_mut().expect("rank >= 1") = layer.out_features();
+        if mode == Mode::Train
+            && let Some(hwa) = self.simulator.hardware_aware_forward(&x_rows, &layer.weight().detach(), &call)?
+        {
+            return hardware_aware(layer, x, rows, hwa)?.reshape(out_dims)?.broadcast_add(layer.bias());
+        }
+        let pim = self.simulator.matmul(&x_rows, &layer.weight().detach(), &call)?;
         let pim = pim.reshape(out_dims)?;
         let y = match mode {
             Mode::Eval => pim,
@@ -122,6 +128,33 @@ impl LinearForward for PimLinear {
         };
         y.broadcast_add(layer.bias())
     }
+
+    fn post_update(&self, layer: &LinearLayer) -> Result<Option<Tensor>> {
+        if !self.filter.maps(layer.name()) {
+            return Ok(None);
+        }
+        self.simulator.post_update(&layer.weight().detach())
+    }
+}
+
+/// AIHWKIT's training backward (PIM_MODELS.md §6): the value of the hardware-aware forward; the gradient of
+/// `Σ_chunks pass ⊙ (x_chunk · W̃_chunkᵀ)`, i.e. through the perturbed weights W̃ (to x) with the gradient to
+/// the master weight as if it were W̃ (the noise is a constant), and none where the converters clipped.
+fn hardware_aware(layer: &LinearLayer, x: &Tensor, rows: usize, hwa: super::simulator::HwaForward) -> Result<Tensor> {
+    let x2 = x.contiguous()?.reshape((rows, layer.in_features()))?;
+    let mut lin: Option<Tensor> = None;
+    for c in hwa.chunks {
+        let w = layer.weight().narrow(1, c.k0, c.kt)?;
+        let perturbed = (&w + (c.weight - w.detach())?.detach())?;
+        let part = (x2.narrow(1, c.k0, c.kt)?.matmul(&perturbed.t()?)? * c.pass)?;
+        lin = Some(match lin {
+            None => part,
+            Some(sum) => (sum + part)?,
+        });
+    }
+    let Some(lin) = lin else { return Ok(hwa.y) };
+    let correction = (hwa.y - lin.detach())?.detach();
+    lin + correction
 }
 
 #[cfg(test)]

@@ -31,6 +31,39 @@ pub trait Simulator: Send + Sync + Debug {
     /// f32 master weight `[N, K]` (PyTorch layout). Returns `[rows, N]` f32 on `x`'s device. Must never
     /// return NaN or Inf for finite inputs.
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor>;
+
+    /// AIHWKIT-style hardware-aware training (PIM_MODELS.md §6, second bullet): the training forward together
+    /// with the perturbed weights it used and where it clipped, for a backward through them. `None` (the
+    /// default): the technology trains with the straight-through estimator on the clean weights (§6, first
+    /// bullet). Only called in training.
+    fn hardware_aware_forward(&self, _x: &Tensor, _weight: &Tensor, _call: &TileCall) -> Result<Option<HwaForward>> {
+        Ok(None)
+    }
+
+    /// The step applied to a mapped layer's weight `[N, K]` after every optimizer step (AIHWKIT's clip and
+    /// remap), frozen layers included; `None` (the default) leaves it as the optimizer left it.
+    fn post_update(&self, _weight: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+}
+
+/// A hardware-aware training forward: the value, and per input chunk what its gradient goes through.
+#[derive(Debug)]
+pub struct HwaForward {
+    /// `[rows, N]`, without the bias.
+    pub y: Tensor,
+    pub chunks: Vec<HwaChunk>,
+}
+
+/// The inputs `k0..k0+kt` of a hardware-aware forward.
+#[derive(Debug)]
+pub struct HwaChunk {
+    pub k0: usize,
+    pub kt: usize,
+    /// The perturbed effective weight `[N, kt]` the forward multiplied with.
+    pub weight: Tensor,
+    /// `[rows, N]`: 1 where the chunk's output passed the converters, 0 where it was clipped (no gradient).
+    pub pass: Tensor,
 }
 
 /// The simulator of a technology kind with its validated parameters.

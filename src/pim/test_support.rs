@@ -115,8 +115,14 @@ pub fn hostile_inputs() -> Vec<(&'static str, Tensor, Tensor)> {
 pub fn assert_finite_on_hostile_inputs(sim: &dyn Simulator) {
     for (name, x, w) in hostile_inputs() {
         for rps in [6, 2] {
-            let y = flat(&sim.matmul(&x, &w, &call(rps, key(1), false)).unwrap());
-            assert!(y.iter().all(|v| v.is_finite()), "{sim:?}: {name}: non-finite output");
+            for training in [false, true] {
+                let y = flat(&sim.matmul(&x, &w, &call(rps, key(1), training)).unwrap());
+                assert!(y.iter().all(|v| v.is_finite()), "{sim:?}: {name}: non-finite output (training {training})");
+                let hwa = sim.hardware_aware_forward(&x, &w, &call(rps, key(1), training)).unwrap();
+                for c in hwa.iter().flat_map(|h| &h.chunks) {
+                    assert!(flat(&c.weight).iter().all(|v| v.is_finite()), "{sim:?}: {name}: non-finite training weights");
+                }
+            }
         }
     }
 }

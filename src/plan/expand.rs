@@ -353,6 +353,16 @@ impl Builder<'_> {
                 if kind == StageKind::Lora {
                     canonical["lora"] = p.lora.to_json();
                 }
+                // AIHWKIT PCM trains hardware-aware (weight noise, backward through it, clip and remap), not with
+                // the straight-through estimator its first version used: a new field, so that only these ids change.
+                if p.tech.pim_kind() == Some(crate::sweep::PimKind::PcmAihwkit) {
+                    canonical["trainer"] = json!("aihwkit-hwa");
+                    // Chip physics (programming, drift, read noise, GDC) only matter when a chip is read: runs
+                    // that differ only there (GDC on and off, say) share one training.
+                    if let Some(params) = canonical["technology"]["params"].as_object_mut() {
+                        params.retain(|k, _| !crate::sweep::params::PCM_AIHWKIT_EVAL_ONLY.contains(&k.as_str()));
+                    }
+                }
                 Some(self.stage(kind, canonical, &p, finetune.clone(), Some(p.technology.clone())))
             }
         };

@@ -411,6 +411,10 @@ pub const EVAL: &[ParamSpec] = &[
 ];
 
 /// `lora`: the adapters of the `lora` mode.
+/// The `PCM_AIHWKIT` parameters that only the programmed chip reads: hardware-aware training (weight noise
+/// and the IO model, no chip) ignores them, so PIM-aware and LoRA stages leave them out of their ids.
+pub const PCM_AIHWKIT_EVAL_ONLY: &[&str] = &["g-max", "prog-noise-scale", "read-noise-scale", "drift-scale", "gdc"];
+
 pub const LORA: &[ParamSpec] = &[
     p("rank", ParamType::Int { min: 1, max: 4096 }, Default::Int(8), "adapter rank r"),
     p("alpha", POSITIVE, Default::Float(32.0), "scale numerator: the update is (alpha / r)·B·A"),

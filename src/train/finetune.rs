@@ -1,6 +1,7 @@
 //! The fine-tuning loop: seeded shuffling, dynamically padded batches, cross-entropy (or MSE for STS-B),
-//! backward, optional gradient clipping, an optimizer step on the trainable variables, the learning-rate
-//! schedule, and an evaluation after every epoch. The model of the last epoch is kept (the reference recipe).
+//! backward, optional gradient clipping, an optimizer step on the trainable variables and the technology's
+//! post-update step on the weights (analog tiles), the learning-rate schedule, and an evaluation after every
+//! epoch. The model of the last epoch is kept (the reference recipe).
 
 use std::time::Instant;
 
@@ -121,6 +122,7 @@ pub fn finetune(
             }
             optimizer.set_lr(lr);
             optimizer.step(&mut grads)?;
+            model.post_update()?;
             loss_sum += value;
             epoch_steps += 1;
             step += 1;

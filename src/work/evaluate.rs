@@ -32,6 +32,18 @@ pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut
             load_for_task(&run.model, run.task, run.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", run.model))?
         }
     };
+    // A LoRA stage's adapters run digitally on top of every evaluation's linear forward.
+    let adapters = match stage {
+        Some(dir) => super::lora::load(&dir.join("checkpoint"), &loaded.model)?,
+        None => None,
+    };
+    let with_adapters = |base: std::sync::Arc<dyn crate::model::LinearForward>| match &adapters {
+        Some(a) => super::lora::with_adapters(base, a),
+        None => base,
+    };
+    if adapters.is_some() {
+        loaded.model.set_linear_forward(with_adapters(std::sync::Arc::new(crate::model::Digital)));
+    }
     let batch_size = run.eval.int("batch-size") as usize;
     let eval = prepare(&run.data, run.task, run.task.eval_split(), run.data.max_eval, &loaded.tokenizer, run.max_seq_len)?;
     job.log(format!("evaluating {} on {} {} ({} examples)", run.name, run.task, eval.split.name, eval.encoded.len()));
@@ -55,7 +67,7 @@ pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut
         let chip = if reprogram { repeat as u64 } else { 0 };
         for (i, &drift_s) in drifts.iter().enumerate() {
             let evaluation = repeat as u64 * drifts.len() as u64 + i as u64;
-            loaded.model.set_linear_forward(technology.linear(run.seed, chip, drift_s, evaluation));
+            loaded.model.set_linear_forward(with_adapters(technology.linear(run.seed, chip, drift_s, evaluation)));
             let outputs = predict(&loaded.model, &eval.encoded, batch_size)?;
             let metrics = score(run.task, &outputs, &eval.labels)?;
             job.log(format!("repeat {repeat} (chip {chip}), drift {drift_s} s: {:?}", metrics.values));

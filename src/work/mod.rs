@@ -5,10 +5,11 @@
 mod data;
 mod evaluate;
 mod finetune;
+mod lora;
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use candle_core::Device;
 
 use crate::exec::{Evaluation, Job, Worker};
@@ -31,8 +32,7 @@ impl LocalWorker {
 impl Worker for LocalWorker {
     fn train(&self, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
         match stage.kind {
-            StageKind::Finetune | StageKind::PimFinetune => finetune::finetune_stage(self, stage, parent, job),
-            StageKind::Lora => bail!("hardware-aware LoRA is not implemented in this version"),
+            StageKind::Finetune | StageKind::PimFinetune | StageKind::Lora => finetune::finetune_stage(self, stage, parent, job),
         }
     }
 

@@ -89,3 +89,23 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     pimsweep::model::save_checkpoint(&model, &tokenizer, &out).unwrap();
     out
 }
+
+/// A Parquet file as a DataFrame.
+pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::SerReader;
+    polars::prelude::ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+/// The logits of one (repeat, drift) evaluation in a predictions.parquet, in example order.
+pub fn logits_at(df: &polars::prelude::DataFrame, repeat_index: u32, drift_s: f64) -> Vec<Vec<f32>> {
+    use polars::prelude::*;
+    let picked = df
+        .clone()
+        .lazy()
+        .filter(col("repeat").eq(lit(repeat_index)).and(col("drift_s").eq(lit(drift_s))))
+        .sort(["idx"], Default::default())
+        .collect()
+        .unwrap();
+    let lists = picked.column("outputs").unwrap().list().unwrap().clone();
+    lists.amortized_iter().map(|s| s.unwrap().as_ref().f32().unwrap().into_no_null_iter().collect()).collect()
+}

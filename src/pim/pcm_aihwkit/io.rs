@@ -118,7 +118,9 @@ impl Io {
 
     /// The tile's output for every row of `chunk`, `[rows, nt]`, de-scaled by the input scale and the bound
     /// management reduction (still in units of the normalised weights `wc`, `[nt, kt]`).
-    pub fn tile(&self, chunk: &Chunk, wc: &Tensor, wc_abs: Option<&Tensor>, nt: usize, noise: TileNoise) -> Result<Vec<f32>> {
+    /// With `pass` (`[rows, nt]`), also marks each output that left the ADC clipped at the bound with 0
+    /// (hardware-aware training gives those no gradient).
+    pub fn tile(&self, chunk: &Chunk, wc: &Tensor, wc_abs: Option<&Tensor>, nt: usize, noise: TileNoise, mut pass: Option<&mut [f32]>) -> Result<Vec<f32>> {
         let kt = chunk.kt;
         let mut out = vec![0.0f32; chunk.rows * nt];
         let mut todo: Vec<(usize, f32)> = (0..chunk.rows).filter(|&r| chunk.scale[r] > 0.0).map(|r| (r, 1.0)).collect();
@@ -156,6 +158,11 @@ impl Io {
                 // (v·red)·scale, saturated: inputs near f32::MAX must not turn into ∞ (and later 0·∞).
                 for (o, &v) in out[r * nt..(r + 1) * nt].iter_mut().zip(&y[i * nt..(i + 1) * nt]) {
                     *o = (v * red * chunk.scale[r]).clamp(f32::MIN, f32::MAX);
+                }
+                if let Some(pass) = pass.as_deref_mut() {
+                    for (p, &v) in pass[r * nt..(r + 1) * nt].iter_mut().zip(&y[i * nt..(i + 1) * nt]) {
+                        *p = if v.abs() >= self.out_bound { 0.0 } else { 1.0 };
+                    }
                 }
             }
             todo = next;

@@ -3,10 +3,12 @@
 //! noise, drift exponents), read at the call's drift time with fresh 1/f read noise, and multiplied through
 //! AIHWKIT's forward IO model; global drift compensation rescales each tile's output.
 //!
-//! In evaluation the programmed chip of each layer is cached per (layer, chip, weight); in training a fresh
-//! chip is programmed on every call (the weights change every step) and read at t = 0 without GDC.
+//! In evaluation the programmed chip of each layer is cached per (layer, chip, weight). Training is AIHWKIT's
+//! hardware-aware training (hwa.rs: weight noise, the IO model, a backward through both) with its
+//! post-update clip and remap (remap.rs) after every optimizer step.
 
 mod chip;
+mod hwa;
 mod io;
 mod physics;
 pub mod remap;
@@ -39,6 +41,9 @@ pub struct PcmAihwkit {
     gdc: bool,
     phys: Physics,
     io: Io,
+    /// Hardware-aware training: weight noise relative to a tile's max |normalised w|, and the post-update clip.
+    train_weight_noise: f32,
+    clip_sigma: f32,
     /// The latest programmed chip of each layer (a new chip or weight replaces it, so memory stays one chip).
     chips: Mutex<HashMap<String, Arc<Chip>>>,
 }
@@ -74,19 +79,19 @@ impl PcmAihwkit {
         if !(phys.g_max.is_finite() && phys.g_max > 0.0 && out_bound > 0.0) {
             bail!("g-max and out-bound must be positive and finite");
         }
-        Ok(PcmAihwkit::new(core_size, params.string("weight-scaling") == "row", params.flag("gdc"), phys, io))
+        let mut sim = PcmAihwkit::new(core_size, params.string("weight-scaling") == "row", params.flag("gdc"), phys, io);
+        sim.train_weight_noise = params.float("train-weight-noise") as f32;
+        sim.clip_sigma = params.float("clip-sigma") as f32;
+        Ok(sim)
     }
 
     fn new(core_size: usize, per_row: bool, gdc: bool, phys: Physics, io: Io) -> PcmAihwkit {
-        PcmAihwkit { core_size, per_row, gdc, phys, io, chips: Mutex::new(HashMap::new()) }
+        PcmAihwkit { core_size, per_row, gdc, phys, io, train_weight_noise: 0.067, clip_sigma: 3.0, chips: Mutex::new(HashMap::new()) }
     }
 
-    /// The layer's programmed chip for this call: cached in evaluation, fresh in training.
+    /// The layer's programmed chip for this call, cached.
     fn chip(&self, w: &[f32], n: usize, k: usize, call: &TileCall) -> Arc<Chip> {
         let tiling = Tiling::new(n, k, self.core_size);
-        if call.training {
-            return Arc::new(Chip::program(w, tiling, self.per_row, &self.phys, &self.io, call.noise, false));
-        }
         // Programming draws come from draw 0 of the chip, so every call on that chip sees the same devices.
         let key = call.noise.with_draw(0);
         let fp = super::tiling::weight_fingerprint(w, n, k);
@@ -106,8 +111,8 @@ impl PcmAihwkit {
             return Ok(out);
         }
         let chip = self.chip(w, n, k, call);
-        let t = if call.training { 0.0 } else { call.drift_s };
-        let alpha = (self.gdc && !call.training).then(|| chip.gdc_alpha(t, &self.phys, &self.io));
+        let t = call.drift_s;
+        let alpha = self.gdc.then(|| chip.gdc_alpha(t, &self.phys, &self.io));
         let wc = chip.read(t, &self.phys, call.noise, chip::READ);
         let wc_abs = (self.io.w_noise > 0.0 || self.io.ir_drop > 0.0)
             .then(|| Tensor::from_vec(wc.iter().map(|v| v.abs()).collect::<Vec<_>>(), wc.len(), &Device::Cpu))
@@ -124,7 +129,7 @@ impl PcmAihwkit {
                 let view = |m: &Tensor| m.narrow(0, tile.off, tile.nt * tile.kt)?.reshape((tile.nt, tile.kt));
                 let abs_view = wc_abs.as_ref().map(view).transpose()?;
                 let noise = TileNoise { key: call.noise, tag: OUT, tile: ti as u64 };
-                let y = self.io.tile(&chunk, &view(&wc)?, abs_view.as_ref(), tile.nt, noise)?;
+                let y = self.io.tile(&chunk, &view(&wc)?, abs_view.as_ref(), tile.nt, noise, None)?;
                 // De-scale by the digital per-row weight scale and the GDC factor, and add the K-partial sums.
                 let a = alpha.as_ref().map_or(1.0, |a| a[ti]);
                 let factors: Vec<f32> = scales.iter().map(|s| s * a).collect();
@@ -147,8 +152,25 @@ impl Simulator for PcmAihwkit {
         if k != kw {
             candle_core::bail!("{}: input has {k} features but the weight expects {kw}", call.layer);
         }
+        if call.training {
+            return Ok(hwa::forward(self, x, weight, call)?.y);
+        }
         let host = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
         let out = self.forward(&host(x)?, rows, &host(weight)?, n, k, call)?;
         Tensor::from_vec(out, (rows, n), &Device::Cpu)?.to_device(x.device())
+    }
+
+    fn hardware_aware_forward(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Option<super::simulator::HwaForward>> {
+        if !call.training {
+            return Ok(None);
+        }
+        hwa::forward(self, x, weight, call).map(Some)
+    }
+
+    fn post_update(&self, weight: &Tensor) -> Result<Option<Tensor>> {
+        let (n, k) = weight.dims2()?;
+        let mut w = weight.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        remap::clip_and_remap(&mut w, n, k, self.core_size, self.clip_sigma);
+        Ok(Some(Tensor::from_vec(w, (n, k), &Device::Cpu)?.to_device(weight.device())?))
     }
 }

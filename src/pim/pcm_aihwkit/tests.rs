@@ -168,13 +168,13 @@ fn chip_semantics() {
 }
 
 #[test]
-fn training_programs_a_fresh_chip_every_call() {
+fn training_draws_fresh_weight_noise_every_call_and_programs_no_chip() {
     let (x, w) = (randn(8, (4, 60), 1.0), randn(9, (30, 60), 0.05));
     let quiet = params(&[("read-noise-scale", ParamValue::Float(0.0)), ("out-noise", ParamValue::Float(0.0))]);
     let sim = PcmAihwkit::from_params(&quiet).unwrap();
     let train = |draw| TileCall { training: true, drift_s: YEAR, ..call(0, draw, 0.0) };
     let (a, b) = (vec2(&sim.matmul(&x, &w, &train(1)).unwrap()), vec2(&sim.matmul(&x, &w, &train(2)).unwrap()));
-    assert!(rel_err(&a, &b) > 1e-3, "fresh programming noise per training call");
+    assert!(rel_err(&a, &b) > 1e-3, "fresh weight noise per training call");
     assert_eq!(a, vec2(&sim.matmul(&x, &w, &train(1)).unwrap()), "but reproducible");
     assert!(sim.chips.lock().unwrap().is_empty(), "training does not cache chips");
 }
@@ -245,4 +245,114 @@ fn mvm_read_noise_and_ir_drop() {
     let expected = 16.0 - 2.0 * c * shaped;
     assert!(((y as f64) - expected).abs() < 1e-5, "IR drop: {y} vs {expected}");
     assert!(y < 16.0 - 1e-3, "IR drop lowers the output");
+}
+
+// ---- Hardware-aware training (hwa.rs, remap.rs) -------------------------------------------------------
+
+fn train_call(draw: u64) -> TileCall<'static> {
+    TileCall { training: true, ..call(0, draw, 0.0) }
+}
+
+/// The gradients (x, W) of Σ y ⊙ g through a PimLinear of `sim` in training, for a `[rows, k]` → `[rows, n]` layer.
+fn training_gradients(sim: PcmAihwkit, x: &Tensor, w: &Tensor, g: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use crate::model::{LinearForward, Mode};
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu).pp(LAYER);
+    let (n, k) = w.dims2().unwrap();
+    let layer = crate::model::LinearLayer::new_for_tests(vb, k, n);
+    varmap.data().lock().unwrap()[&format!("{LAYER}.weight")].set(w).unwrap();
+    let xv = candle_core::Var::from_tensor(x).unwrap();
+    let linear = crate::pim::PimLinear::new(Arc::new(sim), crate::pim::LayerFilter::default(), 42, 0, 0.0, 0);
+    let y = linear.forward(&layer, xv.as_tensor(), Mode::Train).unwrap();
+    let grads = (&y * g).unwrap().sum_all().unwrap().backward().unwrap();
+    let weight = varmap.data().lock().unwrap()[&format!("{LAYER}.weight")].clone();
+    (vec2(&y), vec2(grads.get(xv.as_tensor()).unwrap()), vec2(grads.get(weight.as_tensor()).unwrap()))
+}
+
+#[test]
+fn hardware_aware_training_without_noise_is_the_plain_layer_and_its_gradient() {
+    use ParamValue::*;
+    let mut p = quiet_16bit(64);
+    p.values.insert("train-weight-noise", Float(0.0));
+    let (x, w, g) = (randn(1, (6, 150), 1.0), randn(2, (70, 150), 0.05), randn(3, (6, 70), 1.0));
+    let (y, gx, gw) = training_gradients(PcmAihwkit::from_params(&p).unwrap(), &x, &w, &g);
+    assert!(rel_err(&y, &exact(&x, &w)) < 2e-4, "{}", rel_err(&y, &exact(&x, &w)));
+    assert!(rel_err(&gx, &vec2(&g.matmul(&w).unwrap())) < 1e-5);
+    assert!(rel_err(&gw, &vec2(&g.t().unwrap().matmul(&x).unwrap())) < 1e-5);
+}
+
+#[test]
+fn hardware_aware_gradients_go_through_the_perturbed_weights_and_stop_where_clipped() {
+    use ParamValue::*;
+    // Defaults: weight noise 0.067 of each row's max, 8-bit IO, out-noise 0.04, iterative bound management.
+    let p = params(&[("core-size", Int(64))]);
+    let sim = PcmAihwkit::from_params(&p).unwrap();
+    let (x, w, g) = (randn(4, (5, 100), 1.0), randn(5, (30, 100), 0.05), randn(6, (5, 30), 1.0));
+    let hwa = sim.hardware_aware_forward(&x, &w, &train_call(1)).unwrap().expect("training is hardware-aware");
+    assert_eq!(hwa.chunks.iter().map(|c| (c.k0, c.kt)).collect::<Vec<_>>(), [(0, 64), (64, 36)]);
+    // The perturbation is the configured weight noise: std 0.067 of each tile row's max |w|. 3000 draws: the
+    // sample std has a standard error of 0.067/√6000 ≈ 0.0009; ±0.004 is over 4 standard errors.
+    let mut rel = Vec::new();
+    for c in &hwa.chunks {
+        let (used, orig) = (vec2(&c.weight), vec2(&w.narrow(1, c.k0, c.kt).unwrap()));
+        for r in 0..30 {
+            let row = &orig[r * c.kt..(r + 1) * c.kt];
+            let m = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            rel.extend(used[r * c.kt..(r + 1) * c.kt].iter().zip(row).map(|(u, o)| ((u - o) / m) as f64));
+        }
+    }
+    let std = (rel.iter().map(|v| v * v).sum::<f64>() / rel.len() as f64).sqrt();
+    assert!((std - 0.067).abs() < 0.004, "{std}");
+
+    // The backward: dx = Σ_chunks (g ⊙ pass) · W̃_chunk, dW = (g ⊙ pass)ᵀ · x, the value that of the forward.
+    let (y, gx, gw) = training_gradients(PcmAihwkit::from_params(&p).unwrap(), &x, &w, &g);
+    assert_eq!(y, vec2(&hwa.y), "the same draws: the forward is reproducible");
+    let mut want_gx = Tensor::zeros((5, 100), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let mut want_gw = Vec::new();
+    for c in &hwa.chunks {
+        let gp = (&g * &c.pass).unwrap();
+        let part = gp.matmul(&c.weight).unwrap();
+        want_gx = want_gx.slice_assign(&[0..5, c.k0..c.k0 + c.kt], &part).unwrap();
+        want_gw.push(gp.t().unwrap().matmul(&x.narrow(1, c.k0, c.kt).unwrap()).unwrap());
+    }
+    let want_gw = Tensor::cat(&want_gw, 1).unwrap();
+    assert!(rel_err(&gx, &vec2(&want_gx)) < 1e-5);
+    assert!(rel_err(&gw, &vec2(&want_gw)) < 1e-5);
+    assert!(rel_err(&gx, &vec2(&g.matmul(&w).unwrap())) > 0.01, "the noise shows in the input gradient");
+
+    // Without bound management and with a tiny out-bound most outputs clip: their gradient is zero.
+    let clipping = params(&[("core-size", Int(64)), ("out-bound", Float(0.05)), ("bound-management", Str("none".into()))]);
+    let hwa = PcmAihwkit::from_params(&clipping).unwrap().hardware_aware_forward(&x, &w, &train_call(1)).unwrap().unwrap();
+    let passed: f32 = hwa.chunks.iter().map(|c| vec2(&c.pass).iter().sum::<f32>()).sum();
+    assert!(passed < 0.5 * (5 * 30 * 2) as f32, "{passed}");
+    let (_, gx, _) = training_gradients(PcmAihwkit::from_params(&clipping).unwrap(), &x, &w, &g);
+    let zero_pass = Tensor::zeros((5, 30), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let all_clipped = hwa.chunks.iter().all(|c| vec2(&c.pass) == vec2(&zero_pass));
+    assert!(all_clipped || gx.iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn every_training_forward_draws_new_weight_noise_and_evaluation_is_not_hardware_aware() {
+    let sim = PcmAihwkit::from_params(&params(&[])).unwrap();
+    let (x, w) = (randn(7, (3, 40), 1.0), randn(8, (20, 40), 0.05));
+    let a = sim.hardware_aware_forward(&x, &w, &train_call(1)).unwrap().unwrap();
+    let b = sim.hardware_aware_forward(&x, &w, &train_call(2)).unwrap().unwrap();
+    assert_ne!(vec2(&a.chunks[0].weight), vec2(&b.chunks[0].weight));
+    assert!(sim.hardware_aware_forward(&x, &w, &call(0, 1, 0.0)).unwrap().is_none());
+    // matmul in training is the hardware-aware forward's value.
+    assert_eq!(vec2(&sim.matmul(&x, &w, &train_call(1)).unwrap()), vec2(&a.y));
+}
+
+#[test]
+fn the_post_update_clips_through_the_simulator() {
+    let sim = PcmAihwkit::from_params(&params(&[])).unwrap();
+    let mut w = vec2(&randn(9, (4, 600), 0.02));
+    w[5] = 3.0;
+    let clipped = sim.post_update(&Tensor::from_vec(w.clone(), (4, 600), &Device::Cpu).unwrap()).unwrap().unwrap();
+    let c = vec2(&clipped);
+    assert!(c[5] < 3.0 && c[5] > 0.0, "the outlier is clipped: {}", c[5]);
+    let mut direct = w.clone();
+    remap::clip_and_remap(&mut direct, 4, 600, 512, 3.0);
+    assert!(c == direct, "the simulator applies clip_and_remap with its core size and clip-sigma");
+    assert!(c.iter().zip(&w).all(|(a, b)| a.abs() <= b.abs() && (a == b || a.signum() == b.signum())));
 }
