@@ -30,12 +30,6 @@ impl LinearLayer {
         Ok(Self { name: vb.prefix(), weight, bias })
     }
 
-    /// The layer's variables under `vb`, for tests of linear forwards outside this module.
-    #[doc(hidden)]
-    pub fn new_for_tests(vb: VarBuilder, in_features: usize, out_features: usize) -> LinearLayer {
-        LinearLayer::new(vb, in_features, out_features).expect("fresh variables")
-    }
-
     /// The stable full name, e.g. `encoder.layer.0.attention.self.query` or `classifier.out_proj`.
     pub fn name(&self) -> &str {
         &self.name

@@ -75,7 +75,8 @@ impl LoraAdapters {
             data.insert(format!("{name}.lora_B.weight"), b.clone());
             adapters.insert(name.to_string(), Adapter { a, b });
         }
-        Ok(LoraAdapters { settings, varmap, adapters, dropout: DropoutRng::new(seed ^ 0x10_4A) })
+        // Its own dropout stream, apart from the model's (which is seeded from the same run seed).
+        Ok(LoraAdapters { settings, varmap, adapters, dropout: DropoutRng::new(seed ^ 0x4C6F_5241) })
     }
 
     /// Adapters for every target layer of a model.
@@ -104,11 +105,6 @@ impl LoraAdapters {
     /// rank · (in + out) summed over the adapted layers.
     pub fn num_parameters(&self) -> usize {
         self.adapters.values().map(|a| a.a.elem_count() + a.b.elem_count()).sum()
-    }
-
-    /// Restarts the adapter dropout masks from `seed`.
-    pub fn reseed_dropout(&self, seed: u64) {
-        self.dropout.reseed(seed);
     }
 
     /// Writes `adapters.safetensors` into `dir`.

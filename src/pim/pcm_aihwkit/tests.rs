@@ -259,7 +259,7 @@ fn training_gradients(sim: PcmAihwkit, x: &Tensor, w: &Tensor, g: &Tensor) -> (V
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu).pp(LAYER);
     let (n, k) = w.dims2().unwrap();
-    let layer = crate::model::LinearLayer::new_for_tests(vb, k, n);
+    let layer = crate::model::LinearLayer::new(vb, k, n).unwrap();
     varmap.data().lock().unwrap()[&format!("{LAYER}.weight")].set(w).unwrap();
     let xv = candle_core::Var::from_tensor(x).unwrap();
     let linear = crate::pim::PimLinear::new(Arc::new(sim), crate::pim::LayerFilter::default(), 42, 0, 0.0, 0);
