@@ -71,6 +71,15 @@ fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&
     }
 }
 
+/// The two operands of an element-wise backward op (`(y, dy)`, `(x, dy)`), which must have equal lengths.
+fn same_length_pair<'a>(s1: &'a CpuStorage, l1: &Layout, s2: &'a CpuStorage, l2: &Layout, op: &str) -> Result<(&'a [f32], &'a [f32])> {
+    let (a, b) = (f32_slice(s1, l1, op)?, f32_slice(s2, l2, op)?);
+    if a.len() != b.len() {
+        bail!("{op}: operands {:?} and {:?} differ", l1.dims(), l2.dims())
+    }
+    Ok((a, b))
+}
+
 fn output(values: Vec<f32>, shape: &Shape) -> Result<(CpuStorage, Shape)> {
     Ok((CpuStorage::F32(values), shape.clone()))
 }
@@ -317,10 +326,7 @@ impl CustomOp2 for SoftmaxGrad {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (y, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
-        if y.len() != dy.len() {
-            bail!("{}: y {:?} and dy {:?} differ", self.name(), l1.dims(), l2.dims())
-        }
+        let (y, dy) = same_length_pair(s1, l1, s2, l2, self.name())?;
         let n = l1.dims().last().copied().unwrap_or(1);
         let mut dx = vec![0f32; y.len()];
         if n > 0 {
@@ -370,10 +376,7 @@ impl CustomOp2 for GeluGrad {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (x, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
-        if x.len() != dy.len() {
-            bail!("{}: x {:?} and dy {:?} differ", self.name(), l1.dims(), l2.dims())
-        }
+        let (x, dy) = same_length_pair(s1, l1, s2, l2, self.name())?;
         let mut dx = vec![0f32; x.len()];
         dx.par_chunks_mut(ELEMENTWISE_CHUNK).zip(x.par_chunks(ELEMENTWISE_CHUNK)).zip(dy.par_chunks(ELEMENTWISE_CHUNK)).for_each(
             |((dx, x), dy)| {

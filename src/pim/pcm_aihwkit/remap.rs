@@ -17,12 +17,13 @@ pub fn clip_and_remap(w: &mut [f32], n: usize, k: usize, core_size: usize, clip_
     let mut clipped = 0;
     for tile in &tiling.tiles {
         let rows = tile.n0..tile.n0 + tile.nt;
-        let row = |w: &[f32], r: usize| -> Vec<f32> { w[r * k + tile.k0..r * k + tile.k0 + tile.kt].to_vec() };
-        let scales: Vec<f32> = rows.clone().map(|r| row(w, r).iter().fold(0.0f32, |m, v| m.max(v.abs()))).collect();
+        // Row `r` of the tile, as a range of `w` (no copies: this runs after every optimizer step).
+        let span = |r: usize| r * k + tile.k0..r * k + tile.k0 + tile.kt;
+        let scales: Vec<f32> = rows.clone().map(|r| w[span(r)].iter().fold(0.0f32, |m, v| m.max(v.abs()))).collect();
         // σ of the tile's normalised weights (all-zero rows are left out: they hold nothing to clip).
         let (mut sum, mut sum_sq, mut count) = (0.0f64, 0.0f64, 0usize);
         for (r, &s) in rows.clone().zip(&scales).filter(|(_, s)| **s > 0.0) {
-            for v in row(w, r) {
+            for &v in &w[span(r)] {
                 let x = f64::from(v / s);
                 sum += x;
                 sum_sq += x * x;
@@ -39,7 +40,7 @@ pub fn clip_and_remap(w: &mut [f32], n: usize, k: usize, core_size: usize, clip_
             continue; // every |Wn| ≤ 1 already lies within the bound
         }
         for (r, &s) in rows.zip(&scales).filter(|(_, s)| **s > 0.0) {
-            for v in &mut w[r * k + tile.k0..r * k + tile.k0 + tile.kt] {
+            for v in &mut w[span(r)] {
                 let x = *v / s;
                 if x.abs() > bound {
                     *v = x.clamp(-bound, bound) * s;
