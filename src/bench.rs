@@ -96,12 +96,11 @@ pub fn train_throughput(model: &SequenceClassifier, batch: usize, seq: usize, mi
 }
 
 /// Runs the benchmark for the named shapes and prints a Markdown table.
-pub fn run(shapes: &[String], eval_batch: usize, train_batch: usize, seq: usize, min_time: Duration) -> Result<String> {
-    let device = Device::Cpu;
+pub fn run(shapes: &[String], eval_batch: usize, train_batch: usize, seq: usize, min_time: Duration, device: &Device) -> Result<String> {
     let mut out = String::from("| model | eval samples/s (batch × seq) | train samples/s (batch × seq) |\n|---|---|---|\n");
     for name in shapes {
         let config = shape_config(name)?;
-        let model = random_model(&config, 2, 0, &device)?;
+        let model = random_model(&config, 2, 0, device)?;
         let eval = eval_throughput(&model, eval_batch, seq, min_time)?;
         let train = train_throughput(&model, train_batch, seq, min_time)?;
         let line = format!(

@@ -66,6 +66,9 @@ enum Command {
         /// roberta-base shapes, and whole models, each against the digital path.
         #[arg(long = "technology", value_name = "FILE.kdl")]
         technologies: Vec<PathBuf>,
+        /// cpu, or cuda[:N] (a binary built with the `cuda` feature).
+        #[arg(long, default_value = "cpu")]
+        device: crate::device::DeviceSpec,
     },
     /// Train and evaluate a sweep's runs, resuming what an earlier invocation left.
     Run(crate::exec::cmd::RunArgs),
@@ -80,6 +83,9 @@ enum Command {
         /// Threads [default: $SLURM_CPUS_PER_TASK, else the submission's --cpus-per-run].
         #[arg(long, value_name = "T")]
         threads: Option<usize>,
+        /// cpu, cuda (the GPUs Slurm allocated) or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: crate::device::DeviceSpec,
     },
     /// Apply one PIM linear layer to your own tensors: y = x·Wᵀ + b through a technology's tiles.
     Layer {
@@ -118,11 +124,15 @@ pub fn main() -> ExitCode {
         Command::Plan { sweep, json, why } => plan_cmd(&sweep, json, why.as_deref()),
         Command::Report { dir } => exit_code(crate::report::cmd::report(&dir)),
         Command::Status { dir } => exit_code(crate::report::cmd::status(&dir)),
-        Command::Exec { manifest, index, threads } => crate::slurm::exec(&manifest, index, threads),
-        Command::Bench { models, eval_batch, train_batch, seq, seconds, technologies } => {
+        Command::Exec { manifest, index, threads, device } => crate::slurm::exec(&manifest, index, threads, device),
+        Command::Bench { models, eval_batch, train_batch, seq, seconds, technologies, device } => {
             let time = std::time::Duration::from_secs_f64(seconds);
+            let device = match device.open_one() {
+                Ok(d) => d,
+                Err(e) => return exit_code(Err(e)),
+            };
             if technologies.is_empty() {
-                return exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time).map(|table| print!("{table}")));
+                return exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time, &device).map(|table| print!("{table}")));
             }
             let mut built = Vec::new();
             for path in &technologies {
@@ -138,9 +148,9 @@ pub fn main() -> ExitCode {
                     }
                 }
             }
-            exit_code(crate::pim::bench::layer_table(&built, time).and_then(|layers| {
+            exit_code(crate::pim::bench::layer_table(&built, time, &device).and_then(|layers| {
                 print!("{layers}\n");
-                crate::pim::bench::model_table(&models, &built, eval_batch, train_batch, seq, time).map(|table| print!("{table}"))
+                crate::pim::bench::model_table(&models, &built, eval_batch, train_batch, seq, time, &device).map(|table| print!("{table}"))
             }))
         }
         Command::Run(args) => crate::exec::cmd::run(args),

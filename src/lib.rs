@@ -9,6 +9,7 @@ pub mod bench;
 pub mod blas;
 pub mod cli;
 pub mod data;
+pub mod device;
 pub mod exec;
 pub mod model;
 pub mod pim;

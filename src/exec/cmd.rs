@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Recompute every selected stage and run, even those done.
     #[arg(long)]
     pub force: bool,
+    /// Where to compute: cpu, cuda (every visible GPU, one job on each) or cuda:N (needs a binary built with
+    /// the `cuda` feature: scripts/build-cuda.sh).
+    #[arg(long, default_value = "cpu")]
+    pub device: crate::device::DeviceSpec,
     /// Where to compute: here, or as Slurm job arrays (returns at once; see README "Running on a Slurm cluster").
     #[arg(long, value_enum, default_value_t = Executor::Local)]
     pub executor: Executor,
@@ -105,14 +109,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     if args.executor == Executor::Slurm {
         return submit_to_slurm(&args, &sweep, &plan, only);
     }
-    let worker = match super::default_worker() {
+    let worker = match crate::work::LocalWorker::from_env(args.device) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let budget = Budget::resolve(args.jobs.map(|j| j as usize), args.threads_per_job.map(|t| t as usize), available_cores());
+    // On GPUs, one job per GPU unless asked otherwise; the CPU is shared out by threads.
+    let jobs = args.jobs.map(|j| j as usize).or((args.device != crate::device::DeviceSpec::Cpu).then(|| worker.devices()));
+    let budget = Budget::resolve(jobs, args.threads_per_job.map(|t| t as usize), available_cores());
     if let Some(warning) = budget.oversubscription() {
         eprintln!("warning: {warning}");
     }
@@ -125,7 +131,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         output: Output::Auto,
         ..Options::new(&args.results)
     };
-    match execute(&plan, worker.as_ref(), &options) {
+    match execute(&plan, &worker, &options) {
         Ok(summary) => {
             print!("{}", summary.render());
             // Tables and plots from every finished run, also when some failed: partial results are results.

@@ -40,15 +40,15 @@ mod worker;
 
 pub use budget::{Budget, available_cores};
 pub use execute::{Options, execute, pending_jobs};
-pub use one::execute_one;
-pub use schedule::PendingJob;
 pub use lock::{StageLock, SweepLock};
+pub use one::execute_one;
 pub use progress::Output;
+pub use schedule::PendingJob;
 pub use select::{Selection, select};
 pub use summary::{JobKind, JobReport, Outcome, Summary, format_wall};
 pub use worker::{Evaluation, Job, JobProgress, Log, PREDICTION_COLUMNS, Record, Worker};
 
-/// The worker `pimsweep run` uses: [`crate::work::LocalWorker`] (the encoders on this machine's CPU).
-pub fn default_worker() -> anyhow::Result<Box<dyn Worker>> {
-    Ok(Box::new(crate::work::LocalWorker::from_env()))
+/// The worker `pimsweep run` uses: [`crate::work::LocalWorker`] (the encoders on this machine's CPU or GPUs).
+pub fn default_worker(device: crate::device::DeviceSpec) -> anyhow::Result<Box<dyn Worker>> {
+    Ok(Box::new(crate::work::LocalWorker::from_env(device)?))
 }

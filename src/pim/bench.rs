@@ -31,12 +31,11 @@ fn calls_per_s(min_time: Duration, mut f: impl FnMut() -> Result<()>) -> Result<
 }
 
 /// One layer call on 4096 tokens: plain `x·Wᵀ` and each technology, in tokens per second.
-pub fn layer_table(technologies: &[(String, Technology)], min_time: Duration) -> Result<String> {
-    let device = Device::Cpu;
+pub fn layer_table(technologies: &[(String, Technology)], min_time: Duration, device: &Device) -> Result<String> {
     let mut out = String::from("| layer (4096 tokens) | technology | tokens/s | × digital time |\n|---|---|---|---|\n");
     for (k, n) in LAYER_SHAPES {
-        let x = Tensor::randn(0f32, 1.0, (LAYER_TOKENS, k), &device)?;
-        let w = Tensor::randn(0f32, 0.02, (n, k), &device)?;
+        let x = Tensor::randn(0f32, 1.0, (LAYER_TOKENS, k), device)?;
+        let w = Tensor::randn(0f32, 0.02, (n, k), device)?;
         let digital = calls_per_s(min_time, || {
             x.matmul(&w.t()?)?.sum_all()?.to_scalar::<f32>()?;
             Ok(())
@@ -75,12 +74,13 @@ pub fn model_table(
     train_batch: usize,
     seq: usize,
     min_time: Duration,
+    device: &Device,
 ) -> Result<String> {
     let mut out = String::from(
         "| model | technology | eval samples/s | × digital time | train samples/s | × digital time |\n|---|---|---|---|---|---|\n",
     );
     for shape in shapes {
-        let mut model = random_model(&shape_config(shape)?, 2, 0, &Device::Cpu)?;
+        let mut model = random_model(&shape_config(shape)?, 2, 0, device)?;
         let mut digital = None;
         let rows = std::iter::once(("digital f32".to_string(), None)).chain(technologies.iter().map(|(n, t)| (n.clone(), Some(t))));
         for (name, technology) in rows {

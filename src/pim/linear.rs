@@ -146,7 +146,8 @@ fn hardware_aware(layer: &LinearLayer, x: &Tensor, rows: usize, hwa: super::simu
     for c in hwa.chunks {
         let w = layer.weight().narrow(1, c.k0, c.kt)?;
         let perturbed = (&w + (c.weight - w.detach())?.detach())?;
-        let part = (x2.narrow(1, c.k0, c.kt)?.matmul(&perturbed.t()?)? * c.pass)?;
+        // contiguous: candle's CUDA matmul takes no column slices.
+        let part = (x2.narrow(1, c.k0, c.kt)?.contiguous()?.matmul(&perturbed.t()?)? * c.pass)?;
         lin = Some(match lin {
             None => part,
             Some(sum) => (sum + part)?,

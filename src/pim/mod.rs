@@ -6,6 +6,7 @@
 //! so a run is reproducible bit for bit whatever the thread count.
 
 pub mod bench;
+pub mod gpu;
 pub mod layer_cmd;
 pub mod linear;
 pub mod noise;

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
+use super::gpu;
 use super::noise::NoiseKey;
 use super::quant::{Format, max_abs, sym_grid};
 use super::simulator::{Simulator, TileCall};
@@ -69,18 +70,25 @@ impl Reram {
 
     /// The weights `[n, k]` as programmed for this call: in training drawn afresh, in evaluation the chip's
     /// (draw 0 of its key), programmed on the first read and reused while the master weight is unchanged.
+    /// The chip is programmed on the CPU and kept on the weight's device; the fingerprint that notices a
+    /// changed master weight is computed where the weight is.
     fn programmed_weights(&self, weight: &Tensor, geom: &Geometry, call: &TileCall) -> Result<Tensor> {
-        let w = weight.flatten_all()?.to_vec1::<f32>()?;
+        let program = |key: NoiseKey| -> Result<Tensor> {
+            let w = weight.flatten_all()?.to_vec1::<f32>()?;
+            Tensor::from_vec(self.program(w, geom, key), (geom.n, geom.k), weight.device())
+        };
         if call.training {
-            return tiling::cpu_tensor(self.program(w, geom, call.noise), geom.n, geom.k);
+            return program(call.noise);
         }
         let key = call.noise.with_draw(0);
-        let fingerprint = tiling::weight_fingerprint(&w, geom.n, geom.k);
+        let fingerprint = gpu::weight_fingerprint(weight)?;
         let mut cache = self.programmed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = cache.get(call.layer).filter(|p| p.key == key && p.fingerprint == fingerprint) {
+        // A chip read on another device (a CPU and a GPU model sharing one technology) is programmed anew there.
+        let here = |p: &&Programmed| p.weights.device().same_device(weight.device());
+        if let Some(p) = cache.get(call.layer).filter(|p| p.key == key && p.fingerprint == fingerprint).filter(here) {
             return Ok(p.weights.clone());
         }
-        let weights = tiling::cpu_tensor(self.program(w, geom, key), geom.n, geom.k)?;
+        let weights = program(key)?;
         cache.insert(call.layer.to_string(), Programmed { key, fingerprint, weights: weights.clone() });
         Ok(weights)
     }
@@ -122,8 +130,35 @@ impl Reram {
     }
 }
 
+impl Reram {
+    /// The same tiles composed of device ops (gpu.rs): how a GPU computes them.
+    fn matmul_on_device(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        let (rows, k) = x.dims2()?;
+        let (n, _) = weight.dims2()?;
+        let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);
+        let format = self.input_bits.map_or(Format::Exact, |bits| Format::Int { bits });
+        let xq = match self.input_scale {
+            InputScale::Token => gpu::quantize_groups(x, geom.cs, 1, 1, format)?,
+            InputScale::Block => gpu::quantize_groups(x, geom.cs, geom.cs, geom.rows_per_sequence, format)?,
+        };
+        let w = self.programmed_weights(weight, &geom, call)?;
+        let Some(bits) = self.adc_bits else { return xq.matmul(&w.t()?) };
+        let acc = Tensor::zeros((rows, n), candle_core::DType::F32, x.device())?;
+        for c in 0..geom.k_chunks() {
+            let cols = geom.chunk(c);
+            let partial =
+                xq.narrow(1, cols.start, cols.len())?.contiguous()?.matmul(&w.narrow(1, cols.start, cols.len())?.contiguous()?.t()?)?;
+            gpu::accumulate_sym_adc(&acc, &partial, geom.cs, bits)?;
+        }
+        Ok(acc)
+    }
+}
+
 impl Simulator for Reram {
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.matmul_on_device(x, weight, call);
+        }
         let (rows, k) = x.dims2()?;
         let (n, _) = weight.dims2()?;
         let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);

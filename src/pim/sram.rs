@@ -5,6 +5,7 @@
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
+use super::gpu;
 use super::quant::{Format, max_abs};
 use super::simulator::{Simulator, TileCall};
 use super::tiling::{self, Geometry, InputScale};
@@ -72,8 +73,40 @@ impl Sram {
     }
 }
 
+impl Sram {
+    /// The same tiles composed of device ops (gpu.rs): how a GPU computes them.
+    fn matmul_on_device(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        let (rows, k) = x.dims2()?;
+        let (n, _) = weight.dims2()?;
+        let cs = self.core_size;
+        let xq = match (self.rescale, self.input_scale) {
+            (Rescale::Vector, InputScale::Token) => gpu::quantize_groups(x, cs, 1, 1, self.format)?,
+            _ => gpu::quantize_groups(x, cs, cs, call.rows_per_sequence, self.format)?,
+        };
+        let wq = match self.rescale {
+            Rescale::Vector => gpu::quantize_groups(weight, cs, 1, 1, self.format)?,
+            Rescale::Matrix => gpu::quantize_groups(weight, cs, cs, n, self.format)?,
+        };
+        if self.approximate_noise == 0.0 {
+            return xq.matmul(&wq.t()?);
+        }
+        let geom = Geometry::new(rows, k, n, cs, call.rows_per_sequence);
+        let acc = Tensor::zeros((rows, n), candle_core::DType::F32, x.device())?;
+        for c in 0..geom.k_chunks() {
+            let cols = geom.chunk(c);
+            let partial =
+                xq.narrow(1, cols.start, cols.len())?.contiguous()?.matmul(&wq.narrow(1, cols.start, cols.len())?.contiguous()?.t()?)?;
+            gpu::accumulate_relative_noise(&acc, &partial, self.approximate_noise, call.noise, STREAM_APPROX + c as u64)?;
+        }
+        Ok(acc)
+    }
+}
+
 impl Simulator for Sram {
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.matmul_on_device(x, weight, call);
+        }
         let (rows, k) = x.dims2()?;
         let (n, _) = weight.dims2()?;
         let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);

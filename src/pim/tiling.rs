@@ -180,13 +180,19 @@ pub fn par_row_tiles(partial: &mut [f32], acc: &mut [f32], geom: &Geometry, f: i
 /// A cheap, exact-change-sensitive fingerprint of a weight `[n, k]`: how a cache of programmed chips notices
 /// that the master weight changed (an order-independent integer sum, so the parallel reduction is deterministic).
 pub fn weight_fingerprint(w: &[f32], n: usize, k: usize) -> u64 {
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    };
-    let sum = w.par_iter().enumerate().map(|(i, v)| mix((v.to_bits() as u64) << 32 ^ i as u64)).reduce(|| 0, u64::wrapping_add);
-    mix(sum ^ mix((n as u64) << 32 ^ k as u64))
+    let sum = w.par_iter().enumerate().map(|(i, v)| mix64((v.to_bits() as u64) << 32 ^ i as u64)).reduce(|| 0, u64::wrapping_add);
+    finish_fingerprint(sum, n, k)
+}
+
+/// The last step of [`weight_fingerprint`] from the element sum (which a GPU computes where the weight is).
+pub fn finish_fingerprint(sum: u64, n: usize, k: usize) -> u64 {
+    mix64(sum ^ mix64((n as u64) << 32 ^ k as u64))
+}
+
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

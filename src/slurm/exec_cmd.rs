@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use super::manifest::Manifest;
 
 /// Runs `pimsweep exec`; the exit status tells Slurm whether the task succeeded (dependent arrays wait on it).
-pub fn exec(manifest_path: &Path, index: usize, threads: Option<usize>) -> ExitCode {
-    match exec_task(manifest_path, index, threads) {
+pub fn exec(manifest_path: &Path, index: usize, threads: Option<usize>, device: crate::device::DeviceSpec) -> ExitCode {
+    match exec_task(manifest_path, index, threads, device) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -20,17 +20,16 @@ pub fn exec(manifest_path: &Path, index: usize, threads: Option<usize>) -> ExitC
     }
 }
 
-fn exec_task(manifest_path: &Path, index: usize, threads: Option<usize>) -> Result<bool> {
+fn exec_task(manifest_path: &Path, index: usize, threads: Option<usize>, device: crate::device::DeviceSpec) -> Result<bool> {
     let text = std::fs::read_to_string(manifest_path).with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?;
-    let manifest: Manifest = serde_json::from_str(&text).with_context(|| format!("{} is not a pimsweep manifest", manifest_path.display()))?;
+    let manifest: Manifest =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a pimsweep manifest", manifest_path.display()))?;
     let Some(task) = manifest.tasks.get(index) else {
         bail!("index {index} is not in {} (it has {} tasks)", manifest_path.display(), manifest.tasks.len());
     };
     // Slurm's allocation first, then the submission's request.
-    let threads = threads
-        .or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|t| t.parse().ok()))
-        .unwrap_or(manifest.threads)
-        .max(1);
+    let threads =
+        threads.or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|t| t.parse().ok())).unwrap_or(manifest.threads).max(1);
     eprintln!(
         "pimsweep exec: index {index} = {} {} ({}) of sweep {}, {threads} threads on {}",
         task.kind,
@@ -45,7 +44,7 @@ fn exec_task(manifest_path: &Path, index: usize, threads: Option<usize>) -> Resu
     if plan.sweep != manifest.sweep {
         bail!("{} now defines sweep {:?}, not {:?}: submit it again", manifest.sweep_file.display(), plan.sweep, manifest.sweep);
     }
-    let worker = crate::exec::default_worker()?;
+    let worker = crate::exec::default_worker(device)?;
     let outcome = crate::exec::execute_one(&plan, worker.as_ref(), &manifest.results, &task.id, threads, manifest.force)?;
     Ok(outcome.is_ok())
 }

@@ -49,11 +49,13 @@ pub fn array_script(sweep: &str, array: &Array, resources: &Resources, paths: Pa
         "# Array task id + {offset} = the index in the manifest; dependencies are given on sbatch's command line.\n\
          set -euo pipefail\n\
          cd {workdir}\n\
-         exec {binary} exec --manifest {manifest} --index $((SLURM_ARRAY_TASK_ID + {offset}))\n",
+         exec {binary} exec --manifest {manifest} --index $((SLURM_ARRAY_TASK_ID + {offset})){device}\n",
         offset = array.offset,
         workdir = quote(&paths.workdir.to_string_lossy()),
         binary = quote(&paths.binary.to_string_lossy()),
         manifest = quote(&paths.manifest.to_string_lossy()),
+        // Slurm sets CUDA_VISIBLE_DEVICES to the allocated GPUs: `cuda` takes them.
+        device = if resources.gpus_per_run.is_some_and(|g| g > 0) { " --device cuda" } else { "" },
     ));
     s
 }
@@ -125,8 +127,12 @@ mod tests {
             array_parallelism: Some(8),
             extra: vec!["--account=pim".into(), "--qos=normal".into()],
         };
-        let (bin, manifest, logs, work) =
-            (PathBuf::from("/sw/pimsweep"), PathBuf::from("/r/s/slurm/001/manifest.json"), PathBuf::from("/r/s/slurm/001/logs"), PathBuf::from("/home/u/my sweeps"));
+        let (bin, manifest, logs, work) = (
+            PathBuf::from("/sw/pimsweep"),
+            PathBuf::from("/r/s/slurm/001/manifest.json"),
+            PathBuf::from("/r/s/slurm/001/logs"),
+            PathBuf::from("/home/u/my sweeps"),
+        );
         let text = array_script("glue", &array, &resources, paths(&bin, &manifest, &logs, &work));
         let expected = "#!/bin/bash
 #SBATCH --job-name=pimsweep-glue-level1-runs-part2
@@ -142,7 +148,7 @@ mod tests {
 # Array task id + 1000 = the index in the manifest; dependencies are given on sbatch's command line.
 set -euo pipefail
 cd '/home/u/my sweeps'
-exec /sw/pimsweep exec --manifest /r/s/slurm/001/manifest.json --index $((SLURM_ARRAY_TASK_ID + 1000))
+exec /sw/pimsweep exec --manifest /r/s/slurm/001/manifest.json --index $((SLURM_ARRAY_TASK_ID + 1000)) --device cuda
 ";
         assert_eq!(text, expected);
     }
@@ -154,7 +160,16 @@ exec /sw/pimsweep exec --manifest /r/s/slurm/001/manifest.json --index $((SLURM_
         let p = PathBuf::from("/x");
         let text = array_script("s", &array, &resources, paths(&p, &p, &p, &p));
         let sbatch: Vec<&str> = text.lines().filter(|l| l.starts_with("#SBATCH")).collect();
-        assert_eq!(sbatch, ["#SBATCH --job-name=pimsweep-s-level0-stages", "#SBATCH --array=0-1", "#SBATCH --output=/x/%A_%a.out", "#SBATCH --ntasks=1", "#SBATCH --cpus-per-task=2"]);
+        assert_eq!(
+            sbatch,
+            [
+                "#SBATCH --job-name=pimsweep-s-level0-stages",
+                "#SBATCH --array=0-1",
+                "#SBATCH --output=/x/%A_%a.out",
+                "#SBATCH --ntasks=1",
+                "#SBATCH --cpus-per-task=2"
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use super::LocalWorker;
+use super::Workplace;
 use super::data::prepare;
 use crate::exec::{Evaluation, Job, Record};
 use crate::model::{LoadedModel, load_for_task, load_model_config};
@@ -16,7 +16,7 @@ use crate::plan::Run;
 use crate::sweep::TechnologyKind;
 use crate::train::{decide, predict, score};
 
-pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut Job) -> Result<Evaluation> {
+pub fn evaluate(worker: &Workplace<'_>, run: &Run, stage: Option<&Path>, job: &mut Job) -> Result<Evaluation> {
     // Built before the model loads, so an unsupported setting fails at once.
     let technology = match &run.tech {
         TechnologyKind::Pim { kind, params } => {
@@ -84,7 +84,7 @@ pub fn evaluate(worker: &LocalWorker, run: &Run, stage: Option<&Path>, job: &mut
 }
 
 /// The `random` technology: the model's architecture with every weight drawn from the run's seed.
-fn random_classifier(worker: &LocalWorker, run: &Run) -> Result<LoadedModel> {
+fn random_classifier(worker: &Workplace<'_>, run: &Run) -> Result<LoadedModel> {
     let (config, tokenizer) = load_model_config(&run.model, &worker.hub).with_context(|| format!("loading the config of {}", run.model))?;
     let model = crate::model::random_model(&config, run.task.num_labels(), run.seed, &worker.device)?;
     Ok(LoadedModel { model, tokenizer, report: Default::default() })

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use super::LocalWorker;
+use super::Workplace;
 use super::data::prepare;
 use super::lora;
 use crate::exec::Job;
+use crate::model::lora::LoraAdapters;
 use crate::model::{load_for_task, save_checkpoint};
 use crate::pim::Technology;
-use crate::model::lora::LoraAdapters;
 use crate::plan::{Stage, StageKind};
 use crate::sweep::TechnologyKind;
 use crate::train::{EvalSet, TrainEvent, TrainSettings, finetune};
@@ -26,7 +26,7 @@ const EPOCH_EVAL_BATCH: usize = 32;
 
 /// Trains `stage`; `parent` is the finished stage it starts from (a PIM-aware fine-tune of a model without
 /// a task head starts from the digital fine-tune).
-pub fn finetune_stage(worker: &LocalWorker, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
+pub fn finetune_stage(worker: &Workplace<'_>, stage: &Stage, parent: Option<&Path>, job: &mut Job) -> Result<()> {
     let task = stage.task;
     let technology = match &stage.tech {
         None => None,
@@ -75,18 +75,17 @@ pub fn finetune_stage(worker: &LocalWorker, stage: &Stage, parent: Option<&Path>
         eval.encoded.len()
     ));
     let eval_set = EvalSet { data: &eval.encoded, labels: &eval.labels, batch_size: EPOCH_EVAL_BATCH };
-    let epochs =
-        finetune(&loaded.model, &vars, task, &train.encoded, Some(&eval_set), &settings, &mut |event| match event {
-            TrainEvent::Step { step, total_steps, loss, .. } => {
-                job.progress.set_length(total_steps as u64);
-                job.progress.set_position(step as u64);
-                job.progress.set_message(format!("loss {loss:.4}"));
-            }
-            TrainEvent::Epoch(summary) => {
-                let metrics = summary.eval.as_ref().map(|m| format!("{:?}", m.values)).unwrap_or_default();
-                job.log(format!("epoch {}: mean loss {:.4}, {:.1} s, eval {metrics}", summary.epoch, summary.mean_loss, summary.seconds));
-            }
-        })?;
+    let epochs = finetune(&loaded.model, &vars, task, &train.encoded, Some(&eval_set), &settings, &mut |event| match event {
+        TrainEvent::Step { step, total_steps, loss, .. } => {
+            job.progress.set_length(total_steps as u64);
+            job.progress.set_position(step as u64);
+            job.progress.set_message(format!("loss {loss:.4}"));
+        }
+        TrainEvent::Epoch(summary) => {
+            let metrics = summary.eval.as_ref().map(|m| format!("{:?}", m.values)).unwrap_or_default();
+            job.log(format!("epoch {}: mean loss {:.4}, {:.1} s, eval {metrics}", summary.epoch, summary.mean_loss, summary.seconds));
+        }
+    })?;
     save_checkpoint(&loaded.model, &loaded.tokenizer, &job.dir.join("checkpoint"))?;
     if let Some((adapters, _)) = &lora {
         lora::save(adapters, &job.dir.join("checkpoint"))?;

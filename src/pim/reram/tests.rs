@@ -104,3 +104,20 @@ impl NoiseKeyExt {
         crate::pim::NoiseKey { chip, ..k }
     }
 }
+
+/// The GPU's composition run on the CPU is the CPU tiles bit for bit, with device variation (programmed on
+/// the CPU either way) and a per-tile ADC.
+#[test]
+fn the_device_composition_is_the_cpu_tiles() {
+    let (x, w) = (normal(5, 30, 600, 1.0), normal(6, 90, 600, 0.02));
+    for (scale, adc) in [("token", None), ("block", Some(8)), ("token", Some(4))] {
+        let mut values =
+            vec![("core-size", int(256)), ("input-scale", string(scale)), ("weight-bits", int(4)), ("noise-magnitude", float(0.05))];
+        if let Some(bits) = adc {
+            values.push(("adc-bits", int(bits)));
+        }
+        let r = reram(&values);
+        let call = call(10, key(2), false);
+        assert_eq!(flat(&r.matmul(&x, &w, &call).unwrap()), flat(&r.matmul_on_device(&x, &w, &call).unwrap()), "{scale} adc {adc:?}");
+    }
+}

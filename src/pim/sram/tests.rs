@@ -121,3 +121,33 @@ fn explore_sram_granularity() {
     let wq = tensor(wq, 768, 3072).t().unwrap().contiguous().unwrap();
     eprintln!("weights only (along N): {:.4}", rel_err(&exact(&x, &wq), &y_ref));
 }
+
+/// The GPU's composition (gpu.rs ops and whole GEMMs), run on the CPU, is the CPU tiles bit for bit: so a GPU
+/// differs from the CPU only where cuBLAS sums in another order (tests/cuda.rs).
+#[test]
+fn the_device_composition_is_the_cpu_tiles() {
+    let (x, w) = (normal(3, 40, 150, 1.0), normal(4, 70, 150, 0.02));
+    for (format, scale, rescale) in
+        [("e4m3", "block", "vector"), ("e5m2", "token", "vector"), ("int8", "token", "matrix"), ("e4m3", "block", "matrix")]
+    {
+        let s = sram(&[("core-size", int(64)), ("input-scale", string(scale)), ("format", string(format)), ("rescale", string(rescale))]);
+        let call = call(10, key(1), false);
+        assert_eq!(
+            flat(&s.matmul(&x, &w, &call).unwrap()),
+            flat(&s.matmul_on_device(&x, &w, &call).unwrap()),
+            "{format} {scale} {rescale}"
+        );
+    }
+    // With approximate noise the draws differ (Philox there, ChaCha here), the statistics do not: the
+    // relative deviation y·σ·ξ of 40 × 70 × 3 chunk sums has std ≈ σ · rms(chunk sums) / rms(y).
+    let noisy = sram(&[("core-size", int(64)), ("approximate-noise", float(0.1))]);
+    let clean = sram(&[("core-size", int(64))]);
+    let call = call(10, key(1), false);
+    let exact = flat(&clean.matmul(&x, &w, &call).unwrap());
+    let (host, device) = (
+        rel_err(&flat(&noisy.matmul(&x, &w, &call).unwrap()), &exact),
+        rel_err(&flat(&noisy.matmul_on_device(&x, &w, &call).unwrap()), &exact),
+    );
+    // Each is the norm of 2800 outputs' noise: its relative spread is about 1/sqrt(2·2800) ≈ 1.3%; allow 10%.
+    assert!((host / device - 1.0).abs() < 0.1, "relative error {host} (CPU draws) vs {device} (Philox draws)");
+}

@@ -1,0 +1,101 @@
+//! Launches of kernels.cu (PTX built by build.rs for `CUDA_COMPUTE_CAP`) on candle's CUDA storages.
+
+use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+use candle_core::{CudaStorage, Layout, Result};
+
+use super::PhiloxKey;
+
+const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/pim_kernels.ptx"));
+const MODULE: &str = "pimsweep_pim";
+/// Threads per block; the warp-per-task kernels run 8 tasks per block.
+const THREADS: u32 = 256;
+const WARPS: u64 = THREADS as u64 / 32;
+
+/// One warp per task.
+fn warp_tasks(tasks: u64) -> LaunchConfig {
+    LaunchConfig { grid_dim: (tasks.div_ceil(WARPS).max(1) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// A grid-stride loop over `n` elements.
+fn elements(n: usize) -> LaunchConfig {
+    let blocks = (n as u64).div_ceil(THREADS as u64).clamp(1, 65_535 * 8) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+}
+
+fn view<'a>(slice: &'a CudaSlice<f32>, layout: &Layout) -> CudaView<'a, f32> {
+    slice.slice(layout.start_offset()..layout.start_offset() + layout.shape().elem_count())
+}
+
+pub fn quantize_groups(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 5], format: [i32; 4]) -> Result<()> {
+    let [rows, k, cs, group_rows, rps] = dims;
+    let [format, e_bits, m_bits, bits] = format;
+    let dev = storage.device().clone();
+    let tasks = (rows.div_ceil(rps) * rps.div_ceil(group_rows) * k.div_ceil(cs)) as u64;
+    let x = storage.as_cuda_slice_mut::<f32>()?;
+    let mut x = x.slice_mut(layout.start_offset()..layout.start_offset() + rows * k);
+    let f = dev.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
+    let (rows, k, cs, group_rows, rps) = (rows as i32, k as i32, cs as i32, group_rows as i32, rps as i32);
+    let no_norms = 0u64; // a null `norms` pointer
+    let mut b = f.builder();
+    b.arg(&mut x).arg(&rows).arg(&k).arg(&cs).arg(&group_rows).arg(&rps).arg(&format).arg(&e_bits).arg(&m_bits).arg(&bits).arg(&no_norms);
+    unsafe { b.launch(warp_tasks(tasks)) }.w()?;
+    Ok(())
+}
+
+pub fn relative_noise(acc: &mut CudaStorage, la: &Layout, y: &CudaStorage, ly: &Layout, sigma: f32, key: PhiloxKey) -> Result<()> {
+    let dev = acc.device().clone();
+    let n = la.shape().elem_count();
+    let y = view(y.as_cuda_slice::<f32>()?, ly);
+    let acc = acc.as_cuda_slice_mut::<f32>()?;
+    let mut acc = acc.slice_mut(la.start_offset()..la.start_offset() + n);
+    let f = dev.get_or_load_custom_func("pim_accumulate_rel_noise", MODULE, PTX)?;
+    let len = n as i64;
+    let mut b = f.builder();
+    b.arg(&mut acc).arg(&y).arg(&len).arg(&sigma).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    unsafe { b.launch(elements(n)) }.w()?;
+    Ok(())
+}
+
+pub fn sym_adc(acc: &mut CudaStorage, la: &Layout, p: &CudaStorage, lp: &Layout, cs: usize, bits: u32) -> Result<()> {
+    let dev = acc.device().clone();
+    let (rows, n) = lp.shape().dims2()?;
+    let p = view(p.as_cuda_slice::<f32>()?, lp);
+    let acc = acc.as_cuda_slice_mut::<f32>()?;
+    let mut acc = acc.slice_mut(la.start_offset()..la.start_offset() + rows * n);
+    let f = dev.get_or_load_custom_func("pim_adc_sym_accumulate", MODULE, PTX)?;
+    let tasks = (rows * n.div_ceil(cs)) as u64;
+    let (rows, n, cs, bits) = (rows as i32, n as i32, cs as i32, bits as i32);
+    let mut b = f.builder();
+    b.arg(&mut acc).arg(&p).arg(&rows).arg(&n).arg(&cs).arg(&bits);
+    unsafe { b.launch(warp_tasks(tasks)) }.w()?;
+    Ok(())
+}
+
+pub fn fill_normal(storage: &mut CudaStorage, layout: &Layout, key: PhiloxKey) -> Result<()> {
+    let dev = storage.device().clone();
+    let n = layout.shape().elem_count();
+    let out = storage.as_cuda_slice_mut::<f32>()?;
+    let mut out = out.slice_mut(layout.start_offset()..layout.start_offset() + n);
+    let f = dev.get_or_load_custom_func("pim_fill_normal", MODULE, PTX)?;
+    let len = n as i64;
+    let mut b = f.builder();
+    b.arg(&mut out).arg(&len).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    unsafe { b.launch(elements(n)) }.w()?;
+    Ok(())
+}
+
+pub fn fingerprint_sum(sum: &mut CudaStorage, ls: &Layout, w: &CudaStorage, lw: &Layout) -> Result<()> {
+    let dev = sum.device().clone();
+    let n = lw.shape().elem_count();
+    let w = view(w.as_cuda_slice::<f32>()?, lw);
+    let sum = sum.as_cuda_slice_mut::<i64>()?;
+    let mut sum = sum.slice_mut(ls.start_offset()..ls.start_offset() + 1);
+    let f = dev.get_or_load_custom_func("pim_fingerprint_sum", MODULE, PTX)?;
+    let len = n as i64;
+    let mut b = f.builder();
+    b.arg(&w).arg(&len).arg(&mut sum);
+    unsafe { b.launch(elements(n)) }.w()?;
+    Ok(())
+}
