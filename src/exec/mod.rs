@@ -48,7 +48,8 @@ pub use select::{Selection, select};
 pub use summary::{JobKind, JobReport, Outcome, Summary, format_wall};
 pub use worker::{Evaluation, Job, JobProgress, Log, PREDICTION_COLUMNS, Record, Worker};
 
-/// The worker `pimsweep run` uses: [`crate::work::LocalWorker`] (the encoders on this machine's CPU or GPUs).
+/// The worker of `pimsweep exec`: [`crate::work::LocalWorker`] on `device` (`run` builds its own, to size its
+/// jobs by the GPUs it opened).
 pub fn default_worker(device: crate::device::DeviceSpec) -> anyhow::Result<Box<dyn Worker>> {
     Ok(Box::new(crate::work::LocalWorker::from_env(device)?))
 }

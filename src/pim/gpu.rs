@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, Layout, Res
 
 use super::noise::NoiseKey;
 use super::quant::{Format, Grid, max_abs, sym_grid};
-use super::tiling::Geometry;
+use super::tiling::{Geometry, InputScale};
 
 #[cfg(feature = "cuda")]
 mod cuda;
@@ -28,6 +28,15 @@ pub fn quantize_groups(x: &Tensor, cs: usize, group_rows: usize, rows_per_sequen
     let rps = if rows_per_sequence == 0 { rows.max(1) } else { rows_per_sequence.min(rows.max(1)) };
     out.inplace_op1(&QuantizeGroups { cs: cs.max(1), group_rows: group_rows.max(1), rps, format })?;
     Ok(out)
+}
+
+/// The DAC of a layer input `[rows, K]`: one scale per (token, K-chunk), or per (block of `cs` rows of one
+/// sequence, K-chunk) (tiling.rs `quantize_inputs` on the tensor's device).
+pub fn quantize_inputs(x: &Tensor, cs: usize, mode: InputScale, rows_per_sequence: usize, format: Format) -> Result<Tensor> {
+    match mode {
+        InputScale::Token => quantize_groups(x, cs, 1, 1, format),
+        InputScale::Block => quantize_groups(x, cs, cs, rows_per_sequence, format),
+    }
 }
 
 /// `acc += y + y·σ·ξ` with ξ ~ N(0, 1) from `key` and `stream` (SRAM approximate computing).
@@ -52,9 +61,6 @@ pub fn normals(n: usize, device: &Device, key: NoiseKey, stream: u64) -> Result<
 /// 8-byte sum crosses the bus).
 pub fn weight_fingerprint(w: &Tensor) -> Result<u64> {
     let (n, k) = w.dims2()?;
-    if w.device().is_cpu() {
-        return Ok(super::tiling::weight_fingerprint(&w.flatten_all()?.to_vec1::<f32>()?, n, k));
-    }
     let sum = Tensor::zeros(1, DType::I64, w.device())?;
     sum.inplace_op2(&w.contiguous()?, &FingerprintSum)?;
     let sum = sum.to_vec1::<i64>()?[0] as u64;
@@ -253,8 +259,10 @@ impl InplaceOp2 for FingerprintSum {
         "pim-fingerprint"
     }
 
-    fn cpu_fwd(&self, _sum: &mut CpuStorage, _ls: &Layout, _w: &CpuStorage, _lw: &Layout) -> Result<()> {
-        bail!("weight_fingerprint computes CPU weights directly")
+    fn cpu_fwd(&self, sum: &mut CpuStorage, ls: &Layout, w: &CpuStorage, lw: &Layout) -> Result<()> {
+        let CpuStorage::I64(s) = sum else { bail!("the fingerprint sum is an i64 tensor") };
+        s[ls.start_offset()] = super::tiling::fingerprint_sum(f32_slice(w, lw)?) as i64;
+        Ok(())
     }
 
     #[cfg(feature = "cuda")]
@@ -320,6 +328,16 @@ mod tests {
         assert!((kurt - 3.0).abs() < 5.0 * (24.0 / nf).sqrt(), "kurtosis {kurt}");
         let other = normals(8, &Device::Cpu, NoiseKey::new(7, "layer", 0, 2), 3).unwrap().to_vec1::<f32>().unwrap();
         assert_ne!(other[..], draws[..8], "another draw, other numbers");
+    }
+
+    #[test]
+    fn the_fingerprint_op_is_the_tile_code_and_sees_one_changed_bit() {
+        let (v, t) = tensor(30, 50, 3);
+        let fp = weight_fingerprint(&t).unwrap();
+        assert_eq!(fp, crate::pim::tiling::weight_fingerprint(&v, 30, 50));
+        let mut changed = v.clone();
+        changed[777] = f32::from_bits(changed[777].to_bits() ^ 1);
+        assert_ne!(weight_fingerprint(&Tensor::from_vec(changed, (30, 50), &Device::Cpu).unwrap()).unwrap(), fp);
     }
 
     #[test]

@@ -137,10 +137,7 @@ impl Reram {
         let (n, _) = weight.dims2()?;
         let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);
         let format = self.input_bits.map_or(Format::Exact, |bits| Format::Int { bits });
-        let xq = match self.input_scale {
-            InputScale::Token => gpu::quantize_groups(x, geom.cs, 1, 1, format)?,
-            InputScale::Block => gpu::quantize_groups(x, geom.cs, geom.cs, geom.rows_per_sequence, format)?,
-        };
+        let xq = gpu::quantize_inputs(x, geom.cs, self.input_scale, geom.rows_per_sequence, format)?;
         let w = self.programmed_weights(weight, &geom, call)?;
         let Some(bits) = self.adc_bits else { return xq.matmul(&w.t()?) };
         let acc = Tensor::zeros((rows, n), candle_core::DType::F32, x.device())?;

@@ -79,10 +79,9 @@ impl Sram {
         let (rows, k) = x.dims2()?;
         let (n, _) = weight.dims2()?;
         let cs = self.core_size;
-        let xq = match (self.rescale, self.input_scale) {
-            (Rescale::Vector, InputScale::Token) => gpu::quantize_groups(x, cs, 1, 1, self.format)?,
-            _ => gpu::quantize_groups(x, cs, cs, call.rows_per_sequence, self.format)?,
-        };
+        // "matrix" shares one exponent over a whole input block too: that is the block input scale.
+        let mode = if self.rescale == Rescale::Matrix { InputScale::Block } else { self.input_scale };
+        let xq = gpu::quantize_inputs(x, cs, mode, call.rows_per_sequence, self.format)?;
         let wq = match self.rescale {
             Rescale::Vector => gpu::quantize_groups(weight, cs, 1, 1, self.format)?,
             Rescale::Matrix => gpu::quantize_groups(weight, cs, cs, n, self.format)?,

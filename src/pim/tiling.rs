@@ -180,11 +180,15 @@ pub fn par_row_tiles(partial: &mut [f32], acc: &mut [f32], geom: &Geometry, f: i
 /// A cheap, exact-change-sensitive fingerprint of a weight `[n, k]`: how a cache of programmed chips notices
 /// that the master weight changed (an order-independent integer sum, so the parallel reduction is deterministic).
 pub fn weight_fingerprint(w: &[f32], n: usize, k: usize) -> u64 {
-    let sum = w.par_iter().enumerate().map(|(i, v)| mix64((v.to_bits() as u64) << 32 ^ i as u64)).reduce(|| 0, u64::wrapping_add);
-    finish_fingerprint(sum, n, k)
+    finish_fingerprint(fingerprint_sum(w), n, k)
 }
 
-/// The last step of [`weight_fingerprint`] from the element sum (which a GPU computes where the weight is).
+/// The order-independent part of [`weight_fingerprint`]: Σ mix((bits << 32) ^ index), wrapping.
+pub fn fingerprint_sum(w: &[f32]) -> u64 {
+    w.par_iter().enumerate().map(|(i, v)| mix64((v.to_bits() as u64) << 32 ^ i as u64)).reduce(|| 0, u64::wrapping_add)
+}
+
+/// The last step of [`weight_fingerprint`] from [`fingerprint_sum`] (which a GPU computes where the weight is).
 pub fn finish_fingerprint(sum: u64, n: usize, k: usize) -> u64 {
     mix64(sum ^ mix64((n as u64) << 32 ^ k as u64))
 }
