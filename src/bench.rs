@@ -89,6 +89,7 @@ pub fn train_throughput(model: &SequenceClassifier, batch: usize, seq: usize, mi
         let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
         let mut grads = loss.backward()?;
         opt.step(&mut grads)?;
+        model.post_update()?; // the technology's post-update step (AIHWKIT PCM: clip and remap), as in fine-tuning
         loss.to_scalar::<f32>()?;
         Ok(())
     })?;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use pimsweep::model::{Digital, EncoderConfig, EncoderInputs, Mode, SequenceClassifier, random_model};
-use pimsweep::pim::Technology;
 use pimsweep::pim::gpu;
 use pimsweep::pim::noise::NoiseKey;
 use pimsweep::pim::quant::Format;
+use pimsweep::pim::{Technology, TileCall};
 use pimsweep::sweep::params::{DIGITAL, PCM_AIHWKIT, PCM_NCB, RERAM};
 use pimsweep::sweep::{ParamSet, ParamValue, PimKind};
 
@@ -129,6 +129,22 @@ fn every_technology_gives_the_cpu_layer_output_without_noise() {
         ("reram adc", tech(PimKind::Reram, RERAM, &[("weight-bits", ParamValue::Int(4)), ("adc-bits", ParamValue::Int(8))]), 2e-2),
         ("pcm ncb", tech(PimKind::PcmNcb, PCM_NCB, &[("programming-noise", ParamValue::Bool(false))]), 2e-2),
         (
+            // A low ADC bound: most rows saturate, so bound management runs several rounds.
+            "pcm aihwkit saturating",
+            tech(
+                PimKind::PcmAihwkit,
+                PCM_AIHWKIT,
+                &[
+                    ("prog-noise-scale", ParamValue::Float(0.0)),
+                    ("read-noise-scale", ParamValue::Float(0.0)),
+                    ("out-noise", ParamValue::Float(0.0)),
+                    ("out-bound", ParamValue::Float(0.5)),
+                    ("core-size", ParamValue::Int(32)),
+                ],
+            ),
+            2e-2,
+        ),
+        (
             "pcm aihwkit",
             tech(
                 PimKind::PcmAihwkit,
@@ -181,4 +197,128 @@ fn a_digital_training_step_matches_the_cpu() {
     let (a, b) = (step(&Device::Cpu), step(&gpu));
     let diff = rel_max_diff(&b, &a);
     assert!(diff < 1e-3, "query gradients differ by {diff} relative to their largest");
+}
+
+fn pcm(overrides: &[(&'static str, ParamValue)]) -> Technology {
+    tech(PimKind::PcmAihwkit, PCM_AIHWKIT, overrides)
+}
+
+fn call(layer: &str, drift_s: f64, training: bool) -> TileCall<'_> {
+    TileCall { layer, rows_per_sequence: 0, training, drift_s, noise: NoiseKey::new(11, layer, 0, 1) }
+}
+
+/// RMS of `a − b`.
+fn rms_diff(a: &[f32], b: &[f32]) -> f64 {
+    (a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt()
+}
+
+/// PCM with all its noise, a day after programming: the GPU's error against the exact product is the CPU's
+/// within sampling error. Both read the same programmed chip (programming is on the host from one key);
+/// the read and output noise are other streams. 65 536 outputs estimate each RMS to about 0.3%; 4% allows
+/// for that and for the GDC readout, which the two paths share.
+#[test]
+fn pcm_noise_on_the_gpu_has_the_cpu_error_level() {
+    let gpu = gpu_device();
+    let technology = pcm(&[]);
+    let (x, w) = (randn(128, 700, 21, 1.0), randn(512, 700, 22, 0.05));
+    let exact = flat(&x.matmul(&w.t().unwrap()).unwrap());
+    let c = call("encoder.layer.0.output.dense", 86_400.0, false);
+    let on_cpu = flat(&technology.simulator.matmul(&x, &w, &c).unwrap());
+    let on_gpu = flat(&technology.simulator.matmul(&x.to_device(&gpu).unwrap(), &w.to_device(&gpu).unwrap(), &c).unwrap());
+    let (e_cpu, e_gpu) = (rms_diff(&on_cpu, &exact), rms_diff(&on_gpu, &exact));
+    let signal = rms_diff(&exact, &vec![0.0; exact.len()]);
+    assert!(e_cpu > 0.01 * signal, "the noise is on: {e_cpu} against a signal of {signal}");
+    assert!((e_gpu / e_cpu - 1.0).abs() < 0.04, "error RMS: GPU {e_gpu}, CPU {e_cpu}");
+    assert!(on_gpu.iter().all(|v| v.is_finite()));
+}
+
+/// Hardware-aware PCM training, noise off: forward and the gradient through the perturbed weights and the
+/// ADC's pass mask match the CPU's; the post-update clip is the CPU's.
+#[test]
+fn pcm_hardware_aware_training_matches_the_cpu() {
+    let gpu = gpu_device();
+    let technology = pcm(&[
+        ("train-weight-noise", ParamValue::Float(0.0)),
+        ("out-noise", ParamValue::Float(0.0)),
+        ("out-bound", ParamValue::Float(2.0)),
+        ("core-size", ParamValue::Int(48)),
+    ]);
+    let config = config(64, 4, 2);
+    let step = |device: &Device| -> (Vec<f32>, Vec<f32>) {
+        let mut model: SequenceClassifier = random_model(&config, 2, 5, device).unwrap();
+        model.set_linear_forward(technology.linear(3, 0, 0.0, 0));
+        let ids = Tensor::from_vec((0..4 * 16).map(|i| (i * 13 % 300) as u32).collect::<Vec<_>>(), (4, 16), device).unwrap();
+        let inputs =
+            EncoderInputs { input_ids: ids, attention_mask: Tensor::ones((4, 16), DType::U32, device).unwrap(), token_type_ids: None };
+        let labels = Tensor::new(&[0u32, 1, 1, 0], device).unwrap();
+        let logits = model.forward(&inputs, Mode::Train).unwrap();
+        let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+        let grads = loss.backward().unwrap();
+        let (_, var) = model.vars().into_iter().find(|(n, _)| n.ends_with("layer.0.intermediate.dense.weight")).unwrap();
+        (flat(&logits), flat(grads.get(var.as_tensor()).unwrap()))
+    };
+    let ((logits_cpu, grad_cpu), (logits_gpu, grad_gpu)) = (step(&Device::Cpu), step(&gpu));
+    let diff = rel_max_diff(&logits_gpu, &logits_cpu);
+    assert!(diff < 2e-2, "logits differ by {diff}");
+    let diff = rel_max_diff(&grad_gpu, &grad_cpu);
+    assert!(diff < 2e-2, "intermediate gradients differ by {diff} relative to their largest");
+
+    let (n, k) = (300, 200);
+    let mut w = flat(&randn(n, k, 23, 0.02));
+    w[5] = 0.5; // an outlier: its row keeps it as the max, its tile's σ clips other weights
+    let on_gpu = flat(&gpu::pcm::clip_and_remap(&Tensor::from_slice(&w, (n, k), &gpu).unwrap(), 64, 2.0).unwrap());
+    pimsweep::pim::pcm_aihwkit::remap::clip_and_remap(&mut w, n, k, 64, 2.0);
+    assert_eq!(on_gpu, w, "the clipped weights");
+}
+
+/// The fused LayerNorm, softmaxes and GELU and their gradients, and the dropout masks, on the GPU.
+#[test]
+fn fused_model_ops_and_gradients_match_the_cpu() {
+    use candle_core::Var;
+    use pimsweep::model::fused;
+    let gpu = gpu_device();
+    let x = randn(96, 384, 31, 2.0);
+    let (w, b) = (randn(1, 384, 32, 1.0).flatten_all().unwrap(), randn(1, 384, 33, 0.1).flatten_all().unwrap());
+    let mask =
+        Tensor::from_vec((0..2 * 48).map(|i| if i % 7 == 0 { -1e4f32 } else { 0.0 }).collect::<Vec<_>>(), (2, 1, 1, 48), &Device::Cpu)
+            .unwrap();
+    let scores = randn(2 * 2 * 48, 48, 34, 3.0).reshape((2, 2, 48, 48)).unwrap();
+    let up = randn(96, 384, 35, 1.0);
+    // f(x) and d(Σ f(x)·up)/d(x, w, b) on a device.
+    let run = |device: &Device| -> Vec<Vec<f32>> {
+        let (xv, wv, bv) = (
+            Var::from_tensor(&x.to_device(device).unwrap()).unwrap(),
+            Var::from_tensor(&w.to_device(device).unwrap()).unwrap(),
+            Var::from_tensor(&b.to_device(device).unwrap()).unwrap(),
+        );
+        let up = up.to_device(device).unwrap();
+        let ln = fused::layer_norm(&xv, &wv, &bv, 1e-12).unwrap();
+        let gelu = fused::gelu_erf(&xv).unwrap();
+        let soft = fused::softmax_last_dim(&xv).unwrap();
+        let sv = Var::from_tensor(&scores.to_device(device).unwrap()).unwrap();
+        let attn = fused::attention_softmax(&sv, &mask.to_device(device).unwrap()).unwrap();
+        let attn_up = attn.sqr().unwrap().sum_all().unwrap();
+        let loss = (ln.mul(&up).unwrap().sum_all().unwrap()
+            + gelu.mul(&up).unwrap().sum_all().unwrap()
+            + soft.mul(&up).unwrap().sum_all().unwrap()
+            + attn_up)
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let mut out = vec![flat(&ln), flat(&gelu), flat(&soft), flat(&attn)];
+        for v in [&xv, &wv, &bv, &sv] {
+            out.push(flat(grads.get(v.as_tensor()).unwrap()));
+        }
+        out
+    };
+    let (cpu, dev) = (run(&Device::Cpu), run(&gpu));
+    let names = ["layer norm", "gelu", "softmax", "attention softmax", "dx", "dweight", "dbias", "dscores"];
+    for ((name, a), b) in names.iter().zip(&cpu).zip(&dev) {
+        let diff = rel_max_diff(b, a);
+        assert!(diff < 1e-5, "{name}: GPU and CPU differ by {diff}");
+    }
+
+    let shape = candle_core::Shape::from((3, 1001));
+    let on_cpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &Device::Cpu).unwrap());
+    let on_gpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &gpu).unwrap());
+    assert_eq!(on_cpu, on_gpu, "dropout masks");
 }

@@ -9,17 +9,19 @@
 //! of one pass. LayerNorm's backward recomputes each row's mean and variance instead of storing them: the
 //! row is read anyway and stays in L1.
 //!
-//! Only contiguous-able f32 tensors on the CPU take these paths; the public functions fall back to the
-//! composed ops on other devices and dtypes (so CUDA keeps working until it has kernels of its own).
+//! f32 tensors on the CPU, and in a `cuda` build on a GPU (fused/kernels.cu: a warp per row), take these
+//! paths; the public functions fall back to the composed ops for other dtypes.
 //! Inner loops run over equal-length slices with eight independent accumulators, so that they vectorise
 //! without fast-math; `exp` and `erfc` are polynomial approximations (a few ulp) for the same reason.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, InplaceOp1, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use self::math::{dot, exp, gelu, gelu_grad, max, sum, sum_sq_dev};
 use super::layers::composed;
 
+#[cfg(feature = "cuda")]
+mod cuda;
 mod math;
 
 /// Layer normalisation over the last dimension, `(x − mean) / sqrt(var + eps) · weight + bias`, with
@@ -58,8 +60,22 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Gelu)
 }
 
+/// A dropout mask for `shape` on `device`: each element 0 with probability `p`, else `1/(1−p)`, from
+/// Philox4x32-10 keyed by `seed` (four uniforms per counter). The mask is made where it is used, so a GPU
+/// step moves no mask over the bus; [`super::layers::DropoutRng`] uses it on GPUs, where the CPU's
+/// sequential generator would dominate a training step.
+pub fn dropout_mask(shape: &Shape, p: f32, seed: u64, device: &Device) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        bail!("dropout probability has to be in [0, 1), got {p}")
+    }
+    let mask = Tensor::zeros(shape, DType::F32, device)?;
+    mask.inplace_op1(&DropoutMask { p, scale: 1.0 / (1.0 - p), key: [seed as u32, (seed >> 32) as u32] })?;
+    Ok(mask)
+}
+
 fn fusable(tensors: &[&Tensor]) -> bool {
-    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+    let fused_device = |t: &Tensor| t.device().is_cpu() || (cfg!(feature = "cuda") && t.device().is_cuda());
+    tensors.iter().all(|t| fused_device(t) && t.dtype() == DType::F32)
 }
 
 /// The contiguous f32 elements of a custom op's argument.
@@ -143,6 +159,23 @@ impl CustomOp3 for LayerNorm {
             }
         });
         output(y, l1.shape())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let h = l2.shape().elem_count();
+        if h == 0 || l3.shape().elem_count() != h || l1.dims().last() != Some(&h) {
+            bail!("{}: x {:?}, weight {:?}, bias {:?} do not match", self.name(), l1.dims(), l2.dims(), l3.dims())
+        }
+        Ok((cuda::layer_norm((s1, l1), (s2, l2), (s3, l3), self.eps)?, l1.shape().clone()))
     }
 
     fn bwd(
@@ -230,6 +263,23 @@ impl CustomOp3 for LayerNormGrad {
         }
         output(out, &Shape::from((rows + 2, h)))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (len, h) = (l1.shape().elem_count(), l2.shape().elem_count());
+        if h == 0 || len != l3.shape().elem_count() || len % h != 0 {
+            bail!("{}: x {:?}, weight [{h}], dy {:?} do not match", self.name(), l1.dims(), l3.dims())
+        }
+        Ok((cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps)?, Shape::from((len / h + 2, h))))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -277,6 +327,12 @@ impl CustomOp1 for Softmax {
         output(y, layout.shape())
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, storage: &candle_core::CudaStorage, layout: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        let n = layout.dims().last().copied().unwrap_or(1);
+        Ok((cuda::softmax((storage, layout), None, n, 1)?, layout.shape().clone()))
+    }
+
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?))
     }
@@ -312,6 +368,21 @@ impl CustomOp2 for MaskedSoftmax {
         output(y, l1.shape())
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let &[batch, heads, queries, keys] = l1.dims() else { bail!("{}: scores must be 4-D, got {:?}", self.name(), l1.dims()) };
+        if l2.shape().elem_count() != batch * keys {
+            bail!("{}: mask {:?} does not fit scores {:?}", self.name(), l2.dims(), l1.dims())
+        }
+        Ok((cuda::softmax((s1, l1), Some((s2, l2)), keys, heads * queries)?, l1.shape().clone()))
+    }
+
     fn bwd(&self, _scores: &Tensor, _mask: &Tensor, y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?), None))
     }
@@ -339,6 +410,21 @@ impl CustomOp2 for SoftmaxGrad {
         }
         output(dx, l1.shape())
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        if l1.shape().elem_count() != l2.shape().elem_count() {
+            bail!("{}: operands {:?} and {:?} differ", self.name(), l1.dims(), l2.dims())
+        }
+        let n = l1.dims().last().copied().unwrap_or(1);
+        Ok((cuda::softmax_grad((s1, l1), (s2, l2), n)?, l1.shape().clone()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -360,6 +446,11 @@ impl CustomOp1 for Gelu {
             }
         });
         output(y, layout.shape())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, storage: &candle_core::CudaStorage, layout: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((cuda::gelu((storage, layout))?, layout.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -386,6 +477,67 @@ impl CustomOp2 for GeluGrad {
             },
         );
         output(dx, l1.shape())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        if l1.shape().elem_count() != l2.shape().elem_count() {
+            bail!("{}: operands {:?} and {:?} differ", self.name(), l1.dims(), l2.dims())
+        }
+        Ok((cuda::gelu_grad((s1, l1), (s2, l2))?, l1.shape().clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dropout masks.
+
+/// Counter word of the dropout stream (kernels.cu `model_dropout_mask` uses the same).
+const DROPOUT_STREAM: u32 = 0xd70f;
+
+struct DropoutMask {
+    p: f32,
+    scale: f32,
+    key: [u32; 2],
+}
+
+impl DropoutMask {
+    /// Element `i`: uniform `(word >> 8)·2⁻²⁴` from word `i % 4` of Philox on counter `i / 4`.
+    fn value(&self, words: &[u32; 4], i: usize) -> f32 {
+        let u = (words[i % 4] >> 8) as f32 * (1.0 / 16_777_216.0);
+        if u < self.p { 0.0 } else { self.scale }
+    }
+}
+
+impl InplaceOp1 for DropoutMask {
+    fn name(&self) -> &'static str {
+        "dropout-mask"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let CpuStorage::F32(values) = storage else { bail!("{}: expected an f32 tensor", self.name()) };
+        let mask = &mut values[layout.start_offset()..layout.start_offset() + layout.shape().elem_count()];
+        mask.par_chunks_mut(ELEMENTWISE_CHUNK).enumerate().for_each(|(c, chunk)| {
+            let first = c * ELEMENTWISE_CHUNK; // a multiple of 4: each chunk starts on a counter boundary
+            for (g, group) in chunk.chunks_mut(4).enumerate() {
+                let counter = (first / 4 + g) as u64;
+                let words = crate::pim::gpu::philox([counter as u32, (counter >> 32) as u32, DROPOUT_STREAM, 0xd70f], self.key);
+                for (j, v) in group.iter_mut().enumerate() {
+                    *v = self.value(&words, j);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, storage: &mut candle_core::CudaStorage, layout: &Layout) -> Result<()> {
+        cuda::dropout_mask(storage, layout, self.p, self.scale, self.key, DROPOUT_STREAM)
     }
 }
 

@@ -1,10 +1,10 @@
 //! Differentiable building blocks: LayerNorm, softmax, embedding lookup, seeded dropout.
 //!
 //! candle 0.11's fused `candle_nn::LayerNorm` and `candle_nn::ops::softmax_last_dim` have no backward
-//! pass (gradients silently stop there). On the CPU, LayerNorm and softmax run as the fused custom ops of
-//! [`super::fused`]; elsewhere as the [`composed`] versions built from basic candle ops (which also serve
-//! as the fused ops' reference in tests). Dropout draws its masks from a seeded generator so training runs
-//! are reproducible on the CPU (candle's CPU `rand` cannot be seeded).
+//! pass (gradients silently stop there). On the CPU and on GPUs, LayerNorm and softmax run as the fused
+//! custom ops of [`super::fused`]; for other dtypes as the [`composed`] versions built from basic candle ops (which also serve
+//! as the fused ops' reference in tests). Dropout masks come from a seeded generator so training runs are
+//! reproducible (candle's CPU `rand` cannot be seeded), and are the same on the CPU and on a GPU.
 
 use std::sync::Mutex;
 
@@ -106,20 +106,15 @@ impl DropoutRng {
     }
 
     /// Zeroes each element with probability `p` and scales the rest by `1/(1−p)`; identity if `p`
-    /// is 0. Callers apply it in training only.
+    /// is 0. Callers apply it in training only. Each call takes one number from the seeded generator and
+    /// expands it into the mask where `x` lives ([`fused::dropout_mask`]): the same masks on the CPU and on
+    /// a GPU, and no mask crossing the bus.
     pub fn apply(&self, x: &Tensor, p: f32) -> Result<Tensor> {
         if p <= 0.0 {
             return Ok(x.clone());
         }
-        if p >= 1.0 {
-            candle_core::bail!("dropout probability has to be in [0, 1), got {p}")
-        }
-        let keep_scale = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = {
-            let mut rng = self.lock();
-            (0..x.elem_count()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep_scale }).collect()
-        };
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        let seed = self.lock().random::<u64>();
+        let mask = fused::dropout_mask(x.shape(), p, seed, x.device())?.to_dtype(x.dtype())?;
         x.mul(&mask)
     }
 }

@@ -15,6 +15,8 @@ use super::tiling::{Geometry, InputScale};
 
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(feature = "cuda")]
+pub mod pcm;
 
 /// Quantizes `x` `[rows, K]` with one scale per (row group, K-chunk): `group_rows` rows at a time within each
 /// run of `rows_per_sequence` rows (1 and 1: per token or weight row; cs and the sequence length: the
@@ -67,6 +69,16 @@ pub fn weight_fingerprint(w: &Tensor) -> Result<u64> {
     Ok(super::tiling::finish_fingerprint(sum, n, k))
 }
 
+/// The ReRAM programming of a training forward (reram.rs `program`) where `w` `[n, k]` is: per tile of `cs`
+/// rows × `cs` columns with max |w| = m, `levels` (`Some(L)`: v ← round(v/m·L)/L·m) and device variation
+/// `sigma_dev·m·ξ`, then additive weight noise `sigma_add·ξ'`; ξ, ξ' Philox draws of the two keys at each
+/// weight's flat index. Returns a new tensor.
+pub fn reram_program(w: &Tensor, cs: usize, levels: Option<f32>, sigma_dev: f32, sigma_add: f32, keys: [PhiloxKey; 2]) -> Result<Tensor> {
+    let out = w.contiguous()?.copy()?;
+    out.inplace_op1(&ReramProgram { cs: cs.max(1), levels: levels.unwrap_or(0.0), sigma_dev, sigma_add, keys })?;
+    Ok(out)
+}
+
 /// A Philox key and stream word derived from a noise key and a stream (BLAKE3, as [`NoiseKey::rng`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhiloxKey {
@@ -96,7 +108,7 @@ impl PhiloxKey {
 }
 
 /// Philox4x32 with 10 rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", 2011).
-fn philox(mut c: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
+pub(crate) fn philox(mut c: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
     for _ in 0..10 {
         let p0 = 0xD251_1F53u64 * c[0] as u64;
         let p1 = 0xCD9E_8D57u64 * c[2] as u64;
@@ -229,6 +241,58 @@ impl InplaceOp2 for SymAdc {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, acc: &mut candle_core::CudaStorage, la: &Layout, p: &candle_core::CudaStorage, lp: &Layout) -> Result<()> {
         cuda::sym_adc(acc, la, p, lp, self.cs, self.bits)
+    }
+}
+
+struct ReramProgram {
+    cs: usize,
+    /// 0: no level quantisation.
+    levels: f32,
+    sigma_dev: f32,
+    sigma_add: f32,
+    keys: [PhiloxKey; 2],
+}
+
+impl InplaceOp1 for ReramProgram {
+    fn name(&self) -> &'static str {
+        "pim-reram-program"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (n, k) = layout.shape().dims2()?;
+        let w = f32_slice_mut(storage, layout)?;
+        let geom = Geometry::new(n, k, n, self.cs, 0);
+        for r0 in (0..n).step_by(self.cs) {
+            let rows = r0..(r0 + self.cs).min(n);
+            for c in 0..geom.k_chunks() {
+                let cols = geom.chunk(c);
+                let m = rows.clone().fold(0.0f32, |m, r| m.max(max_abs(&w[r * k + cols.start..r * k + cols.end])));
+                for r in rows.clone() {
+                    for at in r * k + cols.start..r * k + cols.end {
+                        let mut v = w[at];
+                        if m > 0.0 {
+                            if self.levels > 0.0 {
+                                v = (v / m * self.levels).round_ties_even() / self.levels * m;
+                            }
+                            if self.sigma_dev > 0.0 {
+                                v += self.sigma_dev * m * self.keys[0].normal_at(at as u64);
+                            }
+                        }
+                        if self.sigma_add > 0.0 {
+                            v += self.sigma_add * self.keys[1].normal_at(at as u64);
+                        }
+                        w[at] = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, storage: &mut candle_core::CudaStorage, layout: &Layout) -> Result<()> {
+        let (n, k) = layout.shape().dims2()?;
+        cuda::reram_program(storage, layout, [n, k, self.cs], [self.levels, self.sigma_dev, self.sigma_add], self.keys)
     }
 }
 

@@ -78,6 +78,12 @@ impl Reram {
             Tensor::from_vec(self.program(w, geom, key), (geom.n, geom.k), weight.device())
         };
         if call.training {
+            if !weight.device().is_cpu() {
+                // Re-drawn on every training forward: programmed where the weight is, with Philox draws.
+                let keys = [gpu::PhiloxKey::new(call.noise, STREAM_DEVICE), gpu::PhiloxKey::new(call.noise, STREAM_WEIGHT_NOISE)];
+                let levels = self.weight_bits.map(|b| ((1u32 << (b - 1)) - 1) as f32);
+                return gpu::reram_program(weight, geom.cs, levels, self.noise_magnitude, self.weight_noise, keys);
+            }
             return program(call.noise);
         }
         let key = call.noise.with_draw(0);

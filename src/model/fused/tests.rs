@@ -187,3 +187,19 @@ fn non_contiguous_inputs_and_other_dtypes() {
     assert_eq!(y64.dtype(), DType::F64);
     assert_close("f64 layer_norm", &y64.to_dtype(DType::F32).unwrap(), &composed::layer_norm(&x, &w, &b, 1e-5).unwrap(), RTOL);
 }
+
+/// Dropout masks: each element is 0 with probability p (within 5 standard errors over 400 000 draws) or
+/// 1/(1−p); a seed gives one mask, another seed another.
+#[test]
+fn dropout_masks_drop_p_and_scale_the_rest() {
+    let (n, p) = (400_000usize, 0.1f32);
+    let shape = candle_core::Shape::from(n);
+    let mask = super::dropout_mask(&shape, p, 5, &Device::Cpu).unwrap().to_vec1::<f32>().unwrap();
+    let zeros = mask.iter().filter(|&&v| v == 0.0).count() as f64;
+    let se = (n as f64 * f64::from(p) * (1.0 - f64::from(p))).sqrt();
+    assert!((zeros - n as f64 * f64::from(p)).abs() < 5.0 * se, "{zeros} zeros");
+    assert!(mask.iter().all(|&v| v == 0.0 || v == 1.0 / (1.0 - p)));
+    assert_eq!(mask, super::dropout_mask(&shape, p, 5, &Device::Cpu).unwrap().to_vec1::<f32>().unwrap());
+    assert_ne!(mask, super::dropout_mask(&shape, p, 6, &Device::Cpu).unwrap().to_vec1::<f32>().unwrap());
+    assert!(super::dropout_mask(&shape, 1.0, 5, &Device::Cpu).is_err());
+}

@@ -7,11 +7,11 @@ use candle_core::{CudaStorage, Layout, Result};
 
 use super::PhiloxKey;
 
-const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/pim_kernels.ptx"));
-const MODULE: &str = "pimsweep_pim";
+pub(super) const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/pim_kernels.ptx"));
+pub(super) const MODULE: &str = "pimsweep_pim";
 /// Threads per block; the warp-per-task kernels run 8 tasks per block.
-const THREADS: u32 = 256;
-const WARPS: u64 = THREADS as u64 / 32;
+pub(super) const THREADS: u32 = 256;
+pub(super) const WARPS: u64 = THREADS as u64 / 32;
 
 /// One warp per task.
 fn warp_tasks(tasks: u64) -> LaunchConfig {
@@ -19,7 +19,7 @@ fn warp_tasks(tasks: u64) -> LaunchConfig {
 }
 
 /// A grid-stride loop over `n` elements.
-fn elements(n: usize) -> LaunchConfig {
+pub(super) fn elements(n: usize) -> LaunchConfig {
     let blocks = (n as u64).div_ceil(THREADS as u64).clamp(1, 65_535 * 8) as u32;
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
@@ -97,5 +97,22 @@ pub fn fingerprint_sum(sum: &mut CudaStorage, ls: &Layout, w: &CudaStorage, lw: 
     let mut b = f.builder();
     b.arg(&w).arg(&len).arg(&mut sum);
     unsafe { b.launch(elements(n)) }.w()?;
+    Ok(())
+}
+
+pub fn reram_program(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 3], sigmas: [f32; 3], keys: [PhiloxKey; 2]) -> Result<()> {
+    let [n, k, cs] = dims;
+    let [levels, sigma_dev, sigma_add] = sigmas;
+    let dev = storage.device().clone();
+    let w = storage.as_cuda_slice_mut::<f32>()?;
+    let mut w = w.slice_mut(layout.start_offset()..layout.start_offset() + n * k);
+    let f = dev.get_or_load_custom_func("pim_reram_program", MODULE, PTX)?;
+    let blocks = (n.div_ceil(cs) * k.div_ceil(cs)).max(1) as u32;
+    let (n, k, cs) = (n as i32, k as i32, cs as i32);
+    let [d, a] = keys;
+    let mut b = f.builder();
+    b.arg(&mut w).arg(&n).arg(&k).arg(&cs).arg(&levels).arg(&sigma_dev).arg(&sigma_add);
+    b.arg(&d.key[0]).arg(&d.key[1]).arg(&d.stream).arg(&a.key[0]).arg(&a.key[1]).arg(&a.stream);
+    unsafe { b.launch(LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
     Ok(())
 }

@@ -5,7 +5,10 @@
 // Format codes (quant.rs `Format`): 0 exact, 1 block floating point e{E}m{M}, 2 symmetric int{B},
 // 3 NewComputeBench DAC with B bits, 4 ideal NewComputeBench DAC (normalise only).
 
+#include <float.h>
 #include <stdint.h>
+
+#include "philox.cuh"
 
 #define WARP 32
 
@@ -110,18 +113,7 @@ extern "C" __global__ void pim_quantize_groups(float* x, int rows, int k, int cs
     if (norms != nullptr && lane == 0) norms[group * chunks + chunk] = (format == 3 || format == 4) ? m + 1e-9f : 1.0f;
 }
 
-// ---- Counter-based normal draws: Philox4x32-10 (Salmon et al. 2011) and Box-Muller. ----
-
-__device__ __forceinline__ uint4 philox(uint4 c, uint2 key) {
-    for (int i = 0; i < 10; i++) {
-        uint32_t hi0 = __umulhi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
-        uint32_t hi1 = __umulhi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
-        c = make_uint4(hi1 ^ c.y ^ key.x, lo1, hi0 ^ c.w ^ key.y, lo0);
-        key.x += 0x9E3779B9u;
-        key.y += 0xBB67AE85u;
-    }
-    return c;
-}
+// ---- Counter-based normal draws: Philox4x32-10 (philox.cuh) and Box-Muller. ----
 
 // The standard normal number `index` of the stream keyed by (key0, key1, stream): uniforms in (0, 1].
 __device__ __forceinline__ float normal_at(uint32_t key0, uint32_t key1, uint32_t stream, long long index) {
@@ -178,4 +170,227 @@ extern "C" __global__ void pim_fingerprint_sum(const float* w, long long n, unsi
         local += mix64(((unsigned long long)__float_as_uint(w[i]) << 32) ^ (unsigned long long)i);
     for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
     if (threadIdx.x % WARP == 0) atomicAdd(sum, local);
+}
+
+// ---- PCM with AIHWKIT's model (src/pim/pcm_aihwkit): the per-call read and the forward IO of one tile. ----
+
+// Symmetric converter of pcm_aihwkit/io.rs `quantize`: round half to even onto the grid of `step` (0: none),
+// clamped to ±bound.
+__device__ __forceinline__ float io_quantize(float v, float step, float bound) {
+    float q = step > 0.0f ? rintf(v / step) * step : v;
+    return clampf(q, -bound, bound);
+}
+
+// physics.rs `read`: drift, then 1/f read noise with draw xi, floored at 0.
+__device__ __forceinline__ float pcm_read_one(float g_p, float nu, float log_drift, float read_sigma_factor, float g_max, float xi) {
+    float g_d = log_drift > 0.0f ? g_p * expf(-nu * log_drift) : g_p;
+    if (read_sigma_factor == 0.0f) return g_d;
+    float rel = fmaxf(g_p / g_max, 0.0f);
+    float q_s = fminf(0.0088f / fmaxf(powf(rel, 0.65f), 1e-3f), 0.2f);
+    return fmaxf(g_d + fabsf(g_d) * (q_s * read_sigma_factor) * xi, 0.0f);
+}
+
+// chip.rs `Chip::read`: normalised weights wc[i] = (G+ − G−)/g_max at a drift time, from the programmed planes
+// pairs = [g+ | g− | ν+ | ν−] (n each); read-noise draws 2i and 2i+1 of the stream.
+extern "C" __global__ void pim_pcm_read(const float* pairs, float* wc, long long n, float log_drift, float read_sigma_factor,
+                                        float g_max, uint32_t key0, uint32_t key1, uint32_t stream) {
+    float inv_g = 1.0f / g_max;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float xp = 0.0f, xn = 0.0f;
+        if (read_sigma_factor > 0.0f) {
+            xp = normal_at(key0, key1, stream, 2 * i);
+            xn = normal_at(key0, key1, stream, 2 * i + 1);
+        }
+        float gp = pcm_read_one(pairs[i], pairs[2 * n + i], log_drift, read_sigma_factor, g_max, xp);
+        float gn = pcm_read_one(pairs[n + i], pairs[3 * n + i], log_drift, read_sigma_factor, g_max, xn);
+        wc[i] = (gp - gn) * inv_g;
+    }
+}
+
+// io.rs `chunk` + `dac`: columns k0..k0+kt of x [rows, k] into xq [rows, kt], each row divided by its input
+// scale and the bound-management reduction `red`, then DAC-quantised. With `measure`, first sets scale[row]:
+// 0 for an all-zero row (its output is 0), else max |x| (abs-max) or 1. One warp per row.
+extern "C" __global__ void pim_pcm_dac(const float* x, int rows, int k, int k0, int kt, float* xq, float* scale, int measure,
+                                       int abs_max, float inp_step, float red) {
+    long long row = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= rows) return;
+    int lane = threadIdx.x % WARP;
+    const float* xr = x + row * k + k0;
+    float s;
+    if (measure) {
+        float m = 0.0f;
+        for (int j = lane; j < kt; j += WARP) m = fmaxf(m, fabsf(xr[j]));
+        m = warp_max(m);
+        s = m == 0.0f ? 0.0f : (abs_max ? m : 1.0f);
+        if (lane == 0) scale[row] = s;
+    } else {
+        s = scale[row];
+    }
+    for (int j = lane; j < kt; j += WARP) xq[row * kt + j] = s > 0.0f ? io_quantize(xr[j] / s / red, inp_step, 1.0f) : 0.0f;
+}
+
+// io.rs `finalize` and the write-out of `tile`, for the rows still pending (in the `first` round: every row
+// with a non-zero input scale): output noise (draw (round·rows + row)·nt + i), the ADC, and the saturation
+// test. A saturated row with `may_retry` stays pending (pending[row] = 1) for the next round; every other row
+// leaves (pending[row] = 0): out[row, n0 + i] += (y·red·scale)·factor[i] (saturating), pass[row, n0 + i] = 0
+// where the ADC clipped (pass may be null). y [local rows, nt] is overwritten; local row j is row row_map[j]
+// of the layer (j itself when row_map is null).
+extern "C" __global__ void pim_pcm_finalize(float* y, int local_rows, int rows, const uint32_t* row_map, int nt,
+                                            uint32_t* pending, int first, const float* scale, float* out, int n, int n0,
+                                            float* pass, const float* factor, float red, int may_retry, float out_noise,
+                                            float out_step, float out_bound, uint32_t key0, uint32_t key1, uint32_t stream,
+                                            int round) {
+    long long local = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (local >= local_rows) return;
+    long long row = row_map ? (long long)row_map[local] : local;
+    int lane = threadIdx.x % WARP;
+    bool live = first ? scale[row] > 0.0f : pending[row] != 0u;
+    if (!live) {
+        if (first && lane == 0) pending[row] = 0u;
+        return;
+    }
+    float* yr = y + local * nt;
+    int saturated = 0;
+    for (int i = lane; i < nt; i += WARP) {
+        float v = yr[i];
+        if (out_noise > 0.0f) v += out_noise * normal_at(key0, key1, stream, ((long long)round * rows + row) * nt + i);
+        float q = io_quantize(v, out_step, INFINITY);
+        saturated |= fabsf(q) > out_bound;
+        yr[i] = clampf(q, -out_bound, out_bound);
+    }
+    saturated = __any_sync(0xffffffffu, saturated);
+    if (may_retry && saturated) {
+        if (lane == 0) pending[row] = 1u;
+        return;
+    }
+    float s = scale[row];
+    for (int i = lane; i < nt; i += WARP) {
+        float v = clampf(yr[i] * red * s, -FLT_MAX, FLT_MAX);
+        float* o = &out[row * n + n0 + i];
+        *o = clampf(*o + clampf(v * factor[i], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
+        if (pass) pass[row * n + n0 + i] = fabsf(yr[i]) >= out_bound ? 0.0f : 1.0f;
+    }
+    if (lane == 0) pending[row] = 0u;
+}
+
+// ---- The post-update clip and remap of hardware-aware training (pcm_aihwkit/remap.rs), in fixed-order
+// reductions so that a run repeats bit for bit. Tiles are `tr` × `tc` (the layer's whole extent for core
+// size 0), numbered row-major over the grid of `chunks` tile columns. ----
+
+// rmax[row · chunks + c] = max |w| over the row's columns of tile column c. One warp per (row, c).
+extern "C" __global__ void pim_pcm_row_max(const float* w, int n, int k, int tc, int chunks, float* rmax) {
+    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (task >= (long long)n * chunks) return;
+    int lane = threadIdx.x % WARP;
+    long long row = task / chunks;
+    int c0 = (int)(task % chunks) * tc, c1 = min(c0 + tc, k);
+    float m = 0.0f;
+    for (int c = c0 + lane; c < c1; c += WARP) m = fmaxf(m, fabsf(w[row * k + c]));
+    m = warp_max(m);
+    if (lane == 0) rmax[task] = m;
+}
+
+// Partial sums (Σx, Σx², count) of the normalised weights x = w / rowmax of the live rows (rowmax > 0), per
+// (tile = blockIdx.x, slab of `slab` rows = blockIdx.y): part[(tile · slabs + slab) · 3 + j]. 256 threads.
+extern "C" __global__ void pim_pcm_clip_stats(const float* w, int n, int k, int tr, int tc, int chunks, const float* rmax,
+                                              int slab, double* part) {
+    __shared__ double red[3][256];
+    int tile = blockIdx.x, ti = tile / chunks, tj = tile % chunks;
+    int r0 = ti * tr + blockIdx.y * slab, r1 = min(min(r0 + slab, ti * tr + tr), n);
+    int c0 = tj * tc, c1 = min(c0 + tc, k), width = c1 - c0;
+    double s = 0.0, s2 = 0.0, cnt = 0.0;
+    long long count = r1 > r0 ? (long long)(r1 - r0) * width : 0;
+    for (long long i = threadIdx.x; i < count; i += blockDim.x) {
+        int r = r0 + (int)(i / width), c = c0 + (int)(i % width);
+        float m = rmax[(long long)r * chunks + tj];
+        if (m > 0.0f) {
+            double x = (double)(w[(long long)r * k + c] / m);
+            s += x;
+            s2 += x * x;
+            cnt += 1.0;
+        }
+    }
+    red[0][threadIdx.x] = s;
+    red[1][threadIdx.x] = s2;
+    red[2][threadIdx.x] = cnt;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o /= 2) {
+        if (threadIdx.x < o)
+            for (int j = 0; j < 3; j++) red[j][threadIdx.x] += red[j][threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        double* p = part + ((long long)tile * gridDim.y + blockIdx.y) * 3;
+        p[0] = red[0][0];
+        p[1] = red[1][0];
+        p[2] = red[2][0];
+    }
+}
+
+// bound[tile] = clip·σ of the tile's normalised weights, or +∞ where nothing is to be clipped (fewer than two
+// weights, no spread, or a bound of 1 or more: every |x| ≤ 1 already). One thread per tile.
+extern "C" __global__ void pim_pcm_clip_bound(const double* part, int tiles, int slabs, float clip_sigma, float* bound) {
+    int tile = blockIdx.x * blockDim.x + threadIdx.x;
+    if (tile >= tiles) return;
+    double s = 0.0, s2 = 0.0, cnt = 0.0;
+    for (int j = 0; j < slabs; j++) {
+        const double* p = part + ((long long)tile * slabs + j) * 3;
+        s += p[0];
+        s2 += p[1];
+        cnt += p[2];
+    }
+    float b = INFINITY;
+    if (cnt >= 2.0) {
+        double mean = s / cnt;
+        float sigma = (float)sqrt(fmax(s2 / cnt - mean * mean, 0.0));
+        float c = clip_sigma * sigma;
+        if (isfinite(c) && c > 0.0f && c < 1.0f) b = c;
+    }
+    bound[tile] = b;
+}
+
+// w ← rowmax · clamp(w / rowmax, ±bound) where |w / rowmax| > bound; every other weight keeps its bits.
+extern "C" __global__ void pim_pcm_clip_apply(float* w, long long total, int k, int tr, int tc, int chunks, const float* rmax,
+                                              const float* bound) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+        long long r = i / k;
+        int c = (int)(i % k);
+        int tj = c / tc;
+        float b = bound[(r / tr) * chunks + tj];
+        float m = rmax[r * chunks + tj];
+        if (!(m > 0.0f) || isinf(b)) continue;
+        float x = w[i] / m;
+        if (fabsf(x) > b) w[i] = clampf(x, -b, b) * m;
+    }
+}
+
+// ---- ReRAM programming for training (reram.rs `program`, re-drawn on every training forward). ----
+
+// w [n, k] in place, one block per (row tile of cs rows, K-chunk of cs columns) with max |w| = m: levels
+// (if > 0) v ← rint(v / m · L) / L · m, device variation v += σ_dev · m · ξ (draw i of key d), both only in
+// a tile with m > 0; then everywhere the additive weight noise v += σ_add · ξ' (draw i of key a). 256 threads.
+extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, float levels, float sigma_dev, float sigma_add,
+                                             uint32_t d0, uint32_t d1, uint32_t ds, uint32_t a0, uint32_t a1, uint32_t as) {
+    __shared__ float warp_maxes[8];
+    int chunks = (k + cs - 1) / cs;
+    int r0 = (blockIdx.x / chunks) * cs, r1 = min(r0 + cs, n);
+    int c0 = (blockIdx.x % chunks) * cs, c1 = min(c0 + cs, k), width = c1 - c0;
+    long long count = (long long)(r1 - r0) * width;
+    float m = 0.0f;
+    for (long long i = threadIdx.x; i < count; i += blockDim.x) m = fmaxf(m, fabsf(w[(long long)(r0 + i / width) * k + c0 + i % width]));
+    m = warp_max(m);
+    if (threadIdx.x % WARP == 0) warp_maxes[threadIdx.x / WARP] = m;
+    __syncthreads();
+    m = 0.0f;
+    for (int j = 0; j < (int)(blockDim.x / WARP); j++) m = fmaxf(m, warp_maxes[j]);
+    for (long long i = threadIdx.x; i < count; i += blockDim.x) {
+        long long at = (long long)(r0 + i / width) * k + c0 + i % width;
+        float v = w[at];
+        if (m > 0.0f) {
+            if (levels > 0.0f) v = rintf(v / m * levels) / levels * m;
+            if (sigma_dev > 0.0f) v += sigma_dev * m * normal_at(d0, d1, ds, at);
+        }
+        if (sigma_add > 0.0f) v += sigma_add * normal_at(a0, a1, as, at);
+        w[at] = v;
+    }
 }

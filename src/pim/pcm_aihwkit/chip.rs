@@ -173,6 +173,13 @@ impl Chip {
         wc
     }
 
+    /// The programmed state as four planes `[g+ | g− | ν+ | ν−]`, tile-contiguous (how a GPU keeps the chip).
+    #[cfg(feature = "cuda")]
+    pub fn planes(&self) -> Vec<f32> {
+        let fields: [fn(&Pair) -> f32; 4] = [|p| p.g_pos, |p| p.g_neg, |p| p.nu_pos, |p| p.nu_neg];
+        fields.iter().flat_map(|field| self.pairs.iter().map(field)).collect()
+    }
+
     /// GDC readouts β per tile at drift time `t`, from the chip's fixed readout draws.
     fn readout(&self, t: f64, phys: &Physics, io: &Io) -> Vec<f64> {
         let wc = self.read(t, phys, self.key, GDC_READ);

@@ -8,6 +8,8 @@
 //! post-update clip and remap (remap.rs) after every optimizer step.
 
 mod chip;
+#[cfg(feature = "cuda")]
+mod device;
 mod hwa;
 mod io;
 mod physics;
@@ -46,6 +48,9 @@ pub struct PcmAihwkit {
     clip_sigma: f32,
     /// The latest programmed chip of each layer (a new chip or weight replaces it, so memory stays one chip).
     chips: Mutex<HashMap<String, Arc<Chip>>>,
+    /// The chips' planes on a GPU, per layer.
+    #[cfg(feature = "cuda")]
+    device_chips: Mutex<HashMap<String, device::DeviceChip>>,
 }
 
 impl PcmAihwkit {
@@ -86,22 +91,40 @@ impl PcmAihwkit {
     }
 
     fn new(core_size: usize, per_row: bool, gdc: bool, phys: Physics, io: Io) -> PcmAihwkit {
-        PcmAihwkit { core_size, per_row, gdc, phys, io, train_weight_noise: 0.067, clip_sigma: 3.0, chips: Mutex::new(HashMap::new()) }
+        PcmAihwkit {
+            core_size,
+            per_row,
+            gdc,
+            phys,
+            io,
+            train_weight_noise: 0.067,
+            clip_sigma: 3.0,
+            chips: Mutex::new(HashMap::new()),
+            #[cfg(feature = "cuda")]
+            device_chips: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The layer's programmed chip for this call, cached.
-    fn chip(&self, w: &[f32], n: usize, k: usize, call: &TileCall) -> Arc<Chip> {
+    /// The layer's programmed chip for this call, cached: `fingerprint` is the weight's
+    /// (tiling.rs `weight_fingerprint`), and `host_weight` gives the weight when the chip has to be programmed.
+    fn chip(
+        &self,
+        fingerprint: u64,
+        n: usize,
+        k: usize,
+        call: &TileCall,
+        host_weight: impl FnOnce() -> Result<Vec<f32>>,
+    ) -> Result<Arc<Chip>> {
         let tiling = Tiling::new(n, k, self.core_size);
         // Programming draws come from draw 0 of the chip, so every call on that chip sees the same devices.
         let key = call.noise.with_draw(0);
-        let fp = super::tiling::weight_fingerprint(w, n, k);
         let lock = || self.chips.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = lock().get(call.layer).filter(|c| c.key == key && c.fingerprint == fp && c.tiling == tiling) {
-            return c.clone();
+        if let Some(c) = lock().get(call.layer).filter(|c| c.key == key && c.fingerprint == fingerprint && c.tiling == tiling) {
+            return Ok(c.clone());
         }
-        let c = Arc::new(Chip::program(w, tiling, self.per_row, &self.phys, &self.io, key, self.gdc));
+        let c = Arc::new(Chip::program(&host_weight()?, tiling, self.per_row, &self.phys, &self.io, key, self.gdc));
         lock().insert(call.layer.to_string(), c.clone());
-        c
+        Ok(c)
     }
 
     /// The simulated `x·Wᵀ` on host vectors: `x` `[rows, k]`, `w` `[n, k]`, result `[rows, n]`.
@@ -110,7 +133,7 @@ impl PcmAihwkit {
         if rows == 0 || n == 0 || k == 0 {
             return Ok(out);
         }
-        let chip = self.chip(w, n, k, call);
+        let chip = self.chip(super::tiling::weight_fingerprint(w, n, k), n, k, call, || Ok(w.to_vec()))?;
         let t = call.drift_s;
         let alpha = self.gdc.then(|| chip.gdc_alpha(t, &self.phys, &self.io));
         let wc = chip.read(t, &self.phys, call.noise, chip::READ);
@@ -145,6 +168,17 @@ impl PcmAihwkit {
     }
 }
 
+impl PcmAihwkit {
+    /// The hardware-aware training forward where `x` is.
+    fn hwa_forward(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<super::simulator::HwaForward> {
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() && device::supported(self) {
+            return self.hwa_forward_on_device(x, weight, call);
+        }
+        hwa::forward(self, x, weight, call)
+    }
+}
+
 impl Simulator for PcmAihwkit {
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
         let (rows, k) = x.dims2()?;
@@ -153,7 +187,11 @@ impl Simulator for PcmAihwkit {
             candle_core::bail!("{}: input has {k} features but the weight expects {kw}", call.layer);
         }
         if call.training {
-            return Ok(hwa::forward(self, x, weight, call)?.y);
+            return Ok(self.hwa_forward(x, weight, call)?.y);
+        }
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() && device::supported(self) {
+            return self.forward_on_device(x, weight, call);
         }
         let host = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
         let out = self.forward(&host(x)?, rows, &host(weight)?, n, k, call)?;
@@ -164,10 +202,14 @@ impl Simulator for PcmAihwkit {
         if !call.training {
             return Ok(None);
         }
-        hwa::forward(self, x, weight, call).map(Some)
+        self.hwa_forward(x, weight, call).map(Some)
     }
 
     fn post_update(&self, weight: &Tensor) -> Result<Option<Tensor>> {
+        #[cfg(feature = "cuda")]
+        if weight.device().is_cuda() {
+            return Ok(Some(crate::pim::gpu::pcm::clip_and_remap(weight, self.core_size, self.clip_sigma)?));
+        }
         let (n, k) = weight.dims2()?;
         let mut w = weight.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         remap::clip_and_remap(&mut w, n, k, self.core_size, self.clip_sigma);

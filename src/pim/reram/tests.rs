@@ -121,3 +121,32 @@ fn the_device_composition_is_the_cpu_tiles() {
         assert_eq!(flat(&r.matmul(&x, &w, &call).unwrap()), flat(&r.matmul_on_device(&x, &w, &call).unwrap()), "{scale} adc {adc:?}");
     }
 }
+
+/// Training programs the weights where they are (gpu.rs `reram_program`): the same per-tile levels as the
+/// host's `program` bit for bit, and device variation of σ·max|w| per tile (within 5 standard errors).
+#[test]
+fn training_programming_on_the_device_is_the_host_programming() {
+    let w = normal(7, 90, 600, 0.02);
+    let r = reram(&[("core-size", int(256)), ("weight-bits", int(4)), ("noise-magnitude", float(0.0))]);
+    let geom = Geometry::new(1, 600, 90, 256, 0);
+    let keys = [gpu::PhiloxKey::new(key(3), STREAM_DEVICE), gpu::PhiloxKey::new(key(3), STREAM_WEIGHT_NOISE)];
+    let host = r.program(flat(&w), &geom, key(3));
+    assert_eq!(flat(&gpu::reram_program(&w, 256, Some(7.0), 0.0, 0.0, keys).unwrap()), host);
+
+    let sigma = 0.05f32;
+    let noisy = flat(&gpu::reram_program(&w, 256, None, sigma, 0.0, keys).unwrap());
+    let w = flat(&w);
+    // Relative deviations (v − w)/max|w of the tile|; the whole layer is one row tile of 90 rows.
+    let mut devs = Vec::new();
+    for c in 0..geom.k_chunks() {
+        let cols = geom.chunk(c);
+        let m = (0..90).fold(0.0f32, |m, r| m.max(w[r * 600 + cols.start..r * 600 + cols.end].iter().fold(0.0f32, |a, v| a.max(v.abs()))));
+        for r in 0..90 {
+            devs.extend(cols.clone().map(|j| f64::from((noisy[r * 600 + j] - w[r * 600 + j]) / m)));
+        }
+    }
+    let n = devs.len() as f64;
+    let std = (devs.iter().map(|d| d * d).sum::<f64>() / n).sqrt();
+    // The standard error of a sample std is σ/sqrt(2n).
+    assert!((std - f64::from(sigma)).abs() < 5.0 * f64::from(sigma) / (2.0 * n).sqrt(), "std {std}");
+}
