@@ -131,32 +131,10 @@ fn every_technology_gives_the_cpu_layer_output_without_noise() {
         (
             // A low ADC bound: most rows saturate, so bound management runs several rounds.
             "pcm aihwkit saturating",
-            tech(
-                PimKind::PcmAihwkit,
-                PCM_AIHWKIT,
-                &[
-                    ("prog-noise-scale", ParamValue::Float(0.0)),
-                    ("read-noise-scale", ParamValue::Float(0.0)),
-                    ("out-noise", ParamValue::Float(0.0)),
-                    ("out-bound", ParamValue::Float(0.5)),
-                    ("core-size", ParamValue::Int(32)),
-                ],
-            ),
+            pcm(&[PCM_NOISE_OFF, &[("out-bound", ParamValue::Float(0.5)), ("core-size", ParamValue::Int(32))]].concat()),
             2e-2,
         ),
-        (
-            "pcm aihwkit",
-            tech(
-                PimKind::PcmAihwkit,
-                PCM_AIHWKIT,
-                &[
-                    ("prog-noise-scale", ParamValue::Float(0.0)),
-                    ("read-noise-scale", ParamValue::Float(0.0)),
-                    ("out-noise", ParamValue::Float(0.0)),
-                ],
-            ),
-            2e-2,
-        ),
+        ("pcm aihwkit", pcm(PCM_NOISE_OFF), 2e-2),
     ];
     let config = config(84, 7, 2); // hidden 84 and intermediate 336: not multiples of the tiles
     for (name, technology, tolerance) in technologies {
@@ -198,6 +176,10 @@ fn a_digital_training_step_matches_the_cpu() {
     let diff = rel_max_diff(&b, &a);
     assert!(diff < 1e-3, "query gradients differ by {diff} relative to their largest");
 }
+
+/// AIHWKIT PCM with no programming, read or output noise.
+const PCM_NOISE_OFF: &[(&str, ParamValue)] =
+    &[("prog-noise-scale", ParamValue::Float(0.0)), ("read-noise-scale", ParamValue::Float(0.0)), ("out-noise", ParamValue::Float(0.0))];
 
 fn pcm(overrides: &[(&'static str, ParamValue)]) -> Technology {
     tech(PimKind::PcmAihwkit, PCM_AIHWKIT, overrides)

@@ -62,8 +62,8 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 
 /// A dropout mask for `shape` on `device`: each element 0 with probability `p`, else `1/(1−p)`, from
 /// Philox4x32-10 keyed by `seed` (four uniforms per counter). The mask is made where it is used, so a GPU
-/// step moves no mask over the bus; [`super::layers::DropoutRng`] uses it on GPUs, where the CPU's
-/// sequential generator would dominate a training step.
+/// step moves no mask over the bus ([`super::layers::DropoutRng`] uses it on every device, so the CPU and
+/// the GPU drop the same units).
 pub fn dropout_mask(shape: &Shape, p: f32, seed: u64, device: &Device) -> Result<Tensor> {
     if !(0.0..1.0).contains(&p) {
         bail!("dropout probability has to be in [0, 1), got {p}")
@@ -89,11 +89,45 @@ fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&
 
 /// The two operands of an element-wise backward op (`(y, dy)`, `(x, dy)`), which must have equal lengths.
 fn same_length_pair<'a>(s1: &'a CpuStorage, l1: &Layout, s2: &'a CpuStorage, l2: &Layout, op: &str) -> Result<(&'a [f32], &'a [f32])> {
-    let (a, b) = (f32_slice(s1, l1, op)?, f32_slice(s2, l2, op)?);
-    if a.len() != b.len() {
+    same_length(op, l1, l2)?;
+    Ok((f32_slice(s1, l1, op)?, f32_slice(s2, l2, op)?))
+}
+
+// Argument checks on layouts, shared by the CPU and CUDA sides of each op.
+
+/// The hidden size `h` of LayerNorm's `(x, weight, bias)`.
+fn layer_norm_width(op: &str, x: &Layout, weight: &Layout, bias: &Layout) -> Result<usize> {
+    let h = weight.shape().elem_count();
+    if h == 0 || bias.shape().elem_count() != h || x.dims().last() != Some(&h) {
+        bail!("{op}: x {:?}, weight {:?}, bias {:?} do not match", x.dims(), weight.dims(), bias.dims())
+    }
+    Ok(h)
+}
+
+/// The `(rows, h)` of LayerNorm's backward arguments `(x, weight, dy)`.
+fn layer_norm_grad_rows(op: &str, x: &Layout, weight: &Layout, dy: &Layout) -> Result<(usize, usize)> {
+    let (len, h) = (x.shape().elem_count(), weight.shape().elem_count());
+    if h == 0 || len != dy.shape().elem_count() || len % h != 0 {
+        bail!("{op}: x {:?}, weight [{h}], dy {:?} do not match", x.dims(), dy.dims())
+    }
+    Ok((len / h, h))
+}
+
+/// `(batch, heads, queries, keys)` of the attention scores, with a mask of `batch · keys` elements.
+fn attention_dims(op: &str, scores: &Layout, mask: &Layout) -> Result<(usize, usize, usize, usize)> {
+    let &[batch, heads, queries, keys] = scores.dims() else { bail!("{op}: scores must be 4-D, got {:?}", scores.dims()) };
+    if mask.shape().elem_count() != batch * keys {
+        bail!("{op}: mask {:?} does not fit scores {:?}", mask.dims(), scores.dims())
+    }
+    Ok((batch, heads, queries, keys))
+}
+
+/// The two operands of an element-wise backward op have equal lengths.
+fn same_length(op: &str, l1: &Layout, l2: &Layout) -> Result<()> {
+    if l1.shape().elem_count() != l2.shape().elem_count() {
         bail!("{op}: operands {:?} and {:?} differ", l1.dims(), l2.dims())
     }
-    Ok((a, b))
+    Ok(())
 }
 
 fn output(values: Vec<f32>, shape: &Shape) -> Result<(CpuStorage, Shape)> {
@@ -144,10 +178,7 @@ impl CustomOp3 for LayerNorm {
     ) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s1, l1, self.name())?;
         let (weight, bias) = (f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
-        let h = weight.len();
-        if h == 0 || bias.len() != h || l1.dims().last() != Some(&h) {
-            bail!("{}: x {:?}, weight [{h}], bias [{}] do not match", self.name(), l1.dims(), bias.len())
-        }
+        let h = layer_norm_width(self.name(), l1, l2, l3)?;
         let mut y = vec![0f32; x.len()];
         let task = rows_per_task(x.len() / h, h) * h;
         y.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(y, x)| {
@@ -171,10 +202,7 @@ impl CustomOp3 for LayerNorm {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let h = l2.shape().elem_count();
-        if h == 0 || l3.shape().elem_count() != h || l1.dims().last() != Some(&h) {
-            bail!("{}: x {:?}, weight {:?}, bias {:?} do not match", self.name(), l1.dims(), l2.dims(), l3.dims())
-        }
+        layer_norm_width(self.name(), l1, l2, l3)?;
         Ok((cuda::layer_norm((s1, l1), (s2, l2), (s3, l3), self.eps)?, l1.shape().clone()))
     }
 
@@ -217,11 +245,7 @@ impl CustomOp3 for LayerNormGrad {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, weight, dy) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?, f32_slice(s3, l3, self.name())?);
-        let h = weight.len();
-        if h == 0 || x.len() != dy.len() || x.len() % h != 0 {
-            bail!("{}: x {:?}, weight [{h}], dy {:?} do not match", self.name(), l1.dims(), l3.dims())
-        }
-        let rows = x.len() / h;
+        let (rows, h) = layer_norm_grad_rows(self.name(), l1, l2, l3)?;
         let mut out = vec![0f32; (rows + 2) * h];
         let (dx, param_grads) = out.split_at_mut(rows * h);
         let task = rows_per_task(rows, h) * h;
@@ -274,11 +298,8 @@ impl CustomOp3 for LayerNormGrad {
         s3: &candle_core::CudaStorage,
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (len, h) = (l1.shape().elem_count(), l2.shape().elem_count());
-        if h == 0 || len != l3.shape().elem_count() || len % h != 0 {
-            bail!("{}: x {:?}, weight [{h}], dy {:?} do not match", self.name(), l1.dims(), l3.dims())
-        }
-        Ok((cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps)?, Shape::from((len / h + 2, h))))
+        let (rows, h) = layer_norm_grad_rows(self.name(), l1, l2, l3)?;
+        Ok((cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps)?, Shape::from((rows + 2, h))))
     }
 }
 
@@ -347,10 +368,7 @@ impl CustomOp2 for MaskedSoftmax {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (scores, mask) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
-        let &[batch, heads, queries, keys] = l1.dims() else { bail!("{}: scores must be 4-D, got {:?}", self.name(), l1.dims()) };
-        if mask.len() != batch * keys {
-            bail!("{}: mask {:?} does not fit scores {:?}", self.name(), l2.dims(), l1.dims())
-        }
+        let (_, heads, queries, keys) = attention_dims(self.name(), l1, l2)?;
         let mut y = vec![0f32; scores.len()];
         if keys > 0 {
             // One task per (batch, head) block of rows: all its rows share one mask row.
@@ -376,10 +394,7 @@ impl CustomOp2 for MaskedSoftmax {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let &[batch, heads, queries, keys] = l1.dims() else { bail!("{}: scores must be 4-D, got {:?}", self.name(), l1.dims()) };
-        if l2.shape().elem_count() != batch * keys {
-            bail!("{}: mask {:?} does not fit scores {:?}", self.name(), l2.dims(), l1.dims())
-        }
+        let (_, heads, queries, keys) = attention_dims(self.name(), l1, l2)?;
         Ok((cuda::softmax((s1, l1), Some((s2, l2)), keys, heads * queries)?, l1.shape().clone()))
     }
 
@@ -419,9 +434,7 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        if l1.shape().elem_count() != l2.shape().elem_count() {
-            bail!("{}: operands {:?} and {:?} differ", self.name(), l1.dims(), l2.dims())
-        }
+        same_length(self.name(), l1, l2)?;
         let n = l1.dims().last().copied().unwrap_or(1);
         Ok((cuda::softmax_grad((s1, l1), (s2, l2), n)?, l1.shape().clone()))
     }
@@ -487,9 +500,7 @@ impl CustomOp2 for GeluGrad {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        if l1.shape().elem_count() != l2.shape().elem_count() {
-            bail!("{}: operands {:?} and {:?} differ", self.name(), l1.dims(), l2.dims())
-        }
+        same_length(self.name(), l1, l2)?;
         Ok((cuda::gelu_grad((s1, l1), (s2, l2))?, l1.shape().clone()))
     }
 }

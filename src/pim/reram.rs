@@ -81,8 +81,7 @@ impl Reram {
             if !weight.device().is_cpu() {
                 // Re-drawn on every training forward: programmed where the weight is, with Philox draws.
                 let keys = [gpu::PhiloxKey::new(call.noise, STREAM_DEVICE), gpu::PhiloxKey::new(call.noise, STREAM_WEIGHT_NOISE)];
-                let levels = self.weight_bits.map(|b| ((1u32 << (b - 1)) - 1) as f32);
-                return gpu::reram_program(weight, geom.cs, levels, self.noise_magnitude, self.weight_noise, keys);
+                return gpu::reram_program(weight, geom.cs, self.levels(), self.noise_magnitude, self.weight_noise, keys);
             }
             return program(call.noise);
         }
@@ -99,6 +98,11 @@ impl Reram {
         Ok(weights)
     }
 
+    /// The signed cell levels `2^(b−1) − 1` of `weight-bits` b (`None`: unquantized weights).
+    fn levels(&self) -> Option<f32> {
+        self.weight_bits.map(|b| ((1u32 << (b - 1)) - 1) as f32)
+    }
+
     /// Programs `w`: per-tile levels, then device variation and raw weight noise drawn from `key`.
     fn program(&self, mut w: Vec<f32>, geom: &Geometry, key: NoiseKey) -> Vec<f32> {
         let variation = (self.noise_magnitude > 0.0).then(|| key.normals(STREAM_DEVICE, w.len()));
@@ -113,7 +117,7 @@ impl Reram {
                 if w_max == 0.0 {
                     continue; // an all-zero tile: zero levels and zero variation
                 }
-                let levels = self.weight_bits.map(|b| ((1u32 << (b - 1)) - 1) as f32);
+                let levels = self.levels();
                 for (i, row) in tile.chunks_mut(k).enumerate() {
                     for j in cols.clone() {
                         let mut v = row[j];

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::chip::{Chip, READ, Tiling};
-use super::{OUT, PcmAihwkit};
+use super::{OUT, PcmAihwkit, host};
 use crate::pim::gpu::pcm::{self as kernels, Adc, Dac, Rows, Sink};
 use crate::pim::gpu::{self, PhiloxKey};
 use crate::pim::simulator::{HwaChunk, HwaForward, TileCall};
@@ -41,10 +41,6 @@ impl DeviceChip {
 /// Whether the GPU path computes this simulator's numerics (the MVM read noise and IR drop are host-only).
 pub(super) fn supported(sim: &PcmAihwkit) -> bool {
     sim.io.w_noise == 0.0 && sim.io.ir_drop == 0.0
-}
-
-fn host(t: &Tensor) -> Result<Vec<f32>> {
-    t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
 }
 
 /// One input chunk on the GPU: its columns' input scales and round-0 DAC output, shared by its tiles.

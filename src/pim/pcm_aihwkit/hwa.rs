@@ -8,11 +8,11 @@
 //! their abs-max before the DAC, so they never clip there; with `noise-management "none"` inputs beyond ±1
 //! still pass their gradient.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 
-use super::PcmAihwkit;
 use super::chip::Tiling;
 use super::io::TileNoise;
+use super::{PcmAihwkit, host};
 use crate::pim::simulator::{HwaChunk, HwaForward, TileCall};
 
 /// Stream tags of the training draws: the weight noise, and the IO's output noise.
@@ -23,7 +23,6 @@ const OUT: u64 = 0xA7;
 pub(super) fn forward(sim: &PcmAihwkit, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<HwaForward> {
     let (rows, k) = x.dims2()?;
     let (n, _) = weight.dims2()?;
-    let host = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
     let (xs, w) = (host(x)?, host(weight)?);
     let tiling = Tiling::new(n, k, sim.core_size);
     let mut y = vec![0.0f32; rows * n];

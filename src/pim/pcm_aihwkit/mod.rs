@@ -168,6 +168,11 @@ impl PcmAihwkit {
     }
 }
 
+/// A tensor's elements as host f32s (the host path's operands, and a weight to program a chip from).
+fn host(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
 impl PcmAihwkit {
     /// The hardware-aware training forward where `x` is.
     fn hwa_forward(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<super::simulator::HwaForward> {
@@ -193,7 +198,6 @@ impl Simulator for PcmAihwkit {
         if x.device().is_cuda() && device::supported(self) {
             return self.forward_on_device(x, weight, call);
         }
-        let host = |t: &Tensor| t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
         let out = self.forward(&host(x)?, rows, &host(weight)?, n, k, call)?;
         Tensor::from_vec(out, (rows, n), &Device::Cpu)?.to_device(x.device())
     }
