@@ -1,12 +1,16 @@
-//! With the `cuda` feature: compiles the PIM kernels (src/pim/gpu/kernels.cu) and the model's fused ops
-//! (src/model/fused/kernels.cu) to PTX for the GPU generation `CUDA_COMPUTE_CAP` (default 90: H100/H200)
-//! with the nvcc on PATH or under CUDA_HOME. Without it: nothing.
+//! With the `cuda` feature: compiles the PIM kernels (src/pim/gpu/kernels.cu), the model's fused ops
+//! (src/model/fused/kernels.cu) and the optimizer's (src/train/kernels.cu) to PTX for the GPU generation
+//! `CUDA_COMPUTE_CAP` (default 90: H100/H200) with the nvcc on PATH or under CUDA_HOME. Without it: nothing.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 /// (source, PTX name in OUT_DIR)
-const KERNELS: [(&str, &str); 2] = [("src/pim/gpu/kernels.cu", "pim_kernels.ptx"), ("src/model/fused/kernels.cu", "model_kernels.ptx")];
+const KERNELS: [(&str, &str); 3] = [
+    ("src/pim/gpu/kernels.cu", "pim_kernels.ptx"),
+    ("src/model/fused/kernels.cu", "model_kernels.ptx"),
+    ("src/train/kernels.cu", "train_kernels.ptx"),
+];
 
 fn main() {
     for (source, _) in KERNELS {

@@ -131,6 +131,10 @@ pub fn main() -> ExitCode {
                 Ok(d) => d,
                 Err(e) => return exit_code(Err(e)),
             };
+            if !device.is_cpu() {
+                // As `run` does for a GPU job: one host thread, which only launches kernels (more slow it down).
+                let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+            }
             if technologies.is_empty() {
                 return exit_code(crate::bench::run(&models, eval_batch, train_batch, seq, time, &device).map(|table| print!("{table}")));
             }

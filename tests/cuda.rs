@@ -214,6 +214,41 @@ fn pcm_noise_on_the_gpu_has_the_cpu_error_level() {
     assert!(on_gpu.iter().all(|v| v.is_finite()));
 }
 
+/// NewComputeBench's PCM tile on the GPU: without noise, the CPU's outputs for block and token input scales
+/// at odd shapes with short sequences (to GEMM rounding, plus one 8-bit ADC step where a rounding boundary
+/// falls between the two sums); with programming, read, IR-drop and output noise on, the CPU's error RMS
+/// within 4% (65 536 outputs, other streams: equal in distribution only).
+#[test]
+fn pcm_ncb_on_the_gpu_is_the_cpu_tile() {
+    let gpu = gpu_device();
+    let (x, w) = (randn(111, 700, 23, 1.0), randn(300, 700, 24, 0.05));
+    let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
+    let noise_off = |scale: &str| {
+        tech(PimKind::PcmNcb, PCM_NCB, &[("programming-noise", ParamValue::Bool(false)), ("input-scale", ParamValue::Str(scale.into()))])
+    };
+    for scale in ["block", "token"] {
+        let technology = noise_off(scale);
+        let c = TileCall { rows_per_sequence: 37, ..call("encoder.layer.0.intermediate.dense", 0.0, false) };
+        let on_cpu = flat(&technology.simulator.matmul(&x, &w, &c).unwrap());
+        let on_gpu = flat(&technology.simulator.matmul(&xg, &wg, &c).unwrap());
+        let diff = rel_max_diff(&on_gpu, &on_cpu);
+        assert!(diff < 1e-2, "{scale}: outputs differ by {diff} relative to their largest");
+        let close = on_gpu.iter().zip(&on_cpu).filter(|(a, b)| (*a - *b).abs() <= 1e-4 * b.abs().max(1.0)).count();
+        assert!(close as f64 > 0.99 * on_cpu.len() as f64, "{scale}: only {close} of {} outputs agree", on_cpu.len());
+    }
+    let on = |name| (name, ParamValue::Bool(true));
+    let noisy = tech(PimKind::PcmNcb, PCM_NCB, &[on("programming-noise"), on("read-noise"), on("ir-drop"), on("out-noise")]);
+    let (x, w) = (randn(128, 700, 25, 1.0), randn(512, 700, 26, 0.05));
+    let exact = flat(&x.matmul(&w.t().unwrap()).unwrap());
+    let c = call("encoder.layer.0.output.dense", 0.0, false);
+    let on_cpu = flat(&noisy.simulator.matmul(&x, &w, &c).unwrap());
+    let on_gpu = flat(&noisy.simulator.matmul(&x.to_device(&gpu).unwrap(), &w.to_device(&gpu).unwrap(), &c).unwrap());
+    let (e_cpu, e_gpu) = (rms_diff(&on_cpu, &exact), rms_diff(&on_gpu, &exact));
+    assert!(e_cpu > 0.1 * rms_diff(&exact, &vec![0.0; exact.len()]), "the noise is on: {e_cpu}");
+    assert!((e_gpu / e_cpu - 1.0).abs() < 0.04, "error RMS: GPU {e_gpu}, CPU {e_cpu}");
+    assert!(on_gpu.iter().all(|v| v.is_finite()));
+}
+
 /// Hardware-aware PCM training, noise off: forward and the gradient through the perturbed weights and the
 /// ADC's pass mask match the CPU's; the post-update clip is the CPU's.
 #[test]
@@ -303,4 +338,27 @@ fn fused_model_ops_and_gradients_match_the_cpu() {
     let on_cpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &Device::Cpu).unwrap());
     let on_gpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &gpu).unwrap());
     assert_eq!(on_cpu, on_gpu, "dropout masks");
+}
+
+/// The fused Adam step on the GPU is the CPU's: same f32 operations in the same order, so three steps agree
+/// to the last bit or so (sqrt and division are IEEE-rounded on both).
+#[test]
+fn the_fused_adam_step_is_the_cpus() {
+    use pimsweep::train::{Optimizer, OptimizerKind};
+    let gpu = gpu_device();
+    let run = |device: &Device| -> Vec<f32> {
+        let w = candle_core::Var::from_tensor(&randn(300, 77, 31, 0.1).to_device(device).unwrap()).unwrap();
+        let b = candle_core::Var::from_tensor(&randn(1, 77, 32, 0.1).to_device(device).unwrap()).unwrap();
+        let vars = vec![("layer.weight".to_string(), w.clone()), ("layer.bias".to_string(), b.clone())];
+        let mut opt = Optimizer::new(OptimizerKind::AdamW, &vars, 1e-2, 0.1).unwrap();
+        for step in 0..3u64 {
+            let target = randn(300, 77, 40 + step, 1.0).to_device(device).unwrap();
+            let loss = (w.as_tensor().broadcast_add(b.as_tensor()).unwrap() - target).unwrap().sqr().unwrap().sum_all().unwrap();
+            opt.step(&mut loss.backward().unwrap()).unwrap();
+        }
+        [flat(w.as_tensor()), flat(b.as_tensor())].concat()
+    };
+    let (a, b) = (run(&Device::Cpu), run(&gpu));
+    let diff = rel_max_diff(&b, &a);
+    assert!(diff < 1e-6, "parameters differ by {diff} relative to their largest");
 }

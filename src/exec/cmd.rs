@@ -14,10 +14,10 @@ use crate::sweep::{self, Clause};
 pub struct RunArgs {
     /// The sweep file (KDL).
     pub sweep: PathBuf,
-    /// Jobs (stage trainings, run evaluations) at once [default: jobs × threads = cores].
+    /// Jobs (stage trainings, run evaluations) at once [default: jobs × threads = cores; on GPUs one per GPU].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
-    /// Threads of each job [default: jobs × threads = cores].
+    /// Threads of each job [default: jobs × threads = cores; on GPUs 1].
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads_per_job: Option<u32>,
     /// Only the runs matching `axis=value[,value…]` (several clauses space-separated; repeat the flag: all
@@ -116,9 +116,13 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // On GPUs, one job per GPU unless asked otherwise; the CPU is shared out by threads.
-    let jobs = args.jobs.map(|j| j as usize).or((args.device != crate::device::DeviceSpec::Cpu).then(|| worker.devices()));
-    let budget = Budget::resolve(jobs, args.threads_per_job.map(|t| t as usize), available_cores());
+    // On GPUs, by default one job per GPU with one thread: a job's host thread only launches kernels, and
+    // on an H100 a MiniLM epoch took 13 s on one thread against 26 s with 16, while three jobs sharing one GPU
+    // each ran six times slower than one alone (docs/BENCHMARKS.md). On the CPU, jobs share out the cores.
+    let on_gpu = args.device != crate::device::DeviceSpec::Cpu;
+    let jobs = args.jobs.map(|j| j as usize).or(on_gpu.then(|| worker.devices()));
+    let threads = args.threads_per_job.map(|t| t as usize).or(on_gpu.then_some(1));
+    let budget = Budget::resolve(jobs, threads, available_cores());
     if let Some(warning) = budget.oversubscription() {
         eprintln!("warning: {warning}");
     }

@@ -16,6 +16,8 @@ use super::tiling::{Geometry, InputScale};
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
+pub mod ncb;
+#[cfg(feature = "cuda")]
 pub mod pcm;
 
 /// Quantizes `x` `[rows, K]` with one scale per (row group, K-chunk): `group_rows` rows at a time within each

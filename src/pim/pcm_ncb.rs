@@ -1,7 +1,8 @@
 //! PCM as NewComputeBench's tile computes it (`kind=pcm model="ncb"`, PIM_MODELS.md §5b): a normalising
 //! DAC per (block or row, K-chunk), weights normalised per tile to ±g_max, programming noise re-drawn on
 //! every forward call, optional read noise, IR drop and output noise, an asymmetric per-row ADC on every
-//! tile's outputs, and the de-scale `q·x_max·w_max/g_max`.
+//! tile's outputs, and the de-scale `q·x_max·w_max/g_max`. On a GPU the same steps run as kernels
+//! (pcm_ncb/device.rs), with Philox noise in place of the host's ChaCha streams.
 //!
 //! The ADC range of an edge N-tile includes the zero outputs of its padded columns (exact without noise;
 //! the noise a padded cell would add is not simulated).
@@ -16,9 +17,10 @@ use crate::sweep::ParamSet;
 
 /// Noise stream of the programming noise (one N(0,1) per weight).
 const STREAM_PROG: u64 = 0x3_0000_0000;
-/// Noise streams of the read noise: `STREAM_READ + chunk`, one N(0,1) per (row, output).
+/// Noise streams of the read noise: `STREAM_READ + chunk`, one N(0,1) per (row, output); on a GPU one
+/// Philox stream, indexed by (chunk, row, output).
 const STREAM_READ: u64 = 0x3_1000_0000;
-/// Noise streams of the output noise: `STREAM_OUT + chunk`.
+/// Noise streams of the output noise: `STREAM_OUT + chunk` (on a GPU, as the read noise).
 const STREAM_OUT: u64 = 0x3_2000_0000;
 
 const READ_NOISE: f32 = 0.0175;
@@ -107,6 +109,10 @@ impl PcmNcb {
 
 impl Simulator for PcmNcb {
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() {
+            return self.matmul_on_device(x, weight, call);
+        }
         let (rows, k) = x.dims2()?;
         let (n, _) = weight.dims2()?;
         let geom = Geometry::new(rows, k, n, self.core_size, call.rows_per_sequence);
@@ -198,14 +204,20 @@ impl PcmNcb {
     /// `(x_a ⊙ s)·w_p` of chunk `c`, with the IR-drop position weights `s_j = 1 − (1 − j/n)²`, n = cs.
     fn ir_weighted(&self, xt: &Tensor, wt: &Tensor, geom: &Geometry, c: usize) -> Result<Vec<f32>> {
         let cols = geom.chunk(c);
-        let n = geom.cs as f32;
-        let s: Vec<f32> = (0..cols.len()).map(|j| 1.0 - (1.0 - j as f32 / n).powi(2)).collect();
-        let s = Tensor::from_vec(s, (1, cols.len()), &candle_core::Device::Cpu)?;
+        let s = Tensor::from_vec(ir_position_weights(cols.len(), geom.cs), (1, cols.len()), &candle_core::Device::Cpu)?;
         let xs = xt.narrow(1, cols.start, cols.len())?.broadcast_mul(&s)?;
         let wc = wt.narrow(1, cols.start, cols.len())?.contiguous()?;
         tiling::gemm_all(&xs, &wc)
     }
 }
 
+/// The IR-drop position weights `s_j = 1 − (1 − j/n)²` of a chunk's `width` columns, n = cs.
+fn ir_position_weights(width: usize, cs: usize) -> Vec<f32> {
+    let n = cs as f32;
+    (0..width).map(|j| 1.0 - (1.0 - j as f32 / n).powi(2)).collect()
+}
+
+#[cfg(feature = "cuda")]
+mod device;
 #[cfg(test)]
 mod tests;

@@ -61,10 +61,14 @@ pub fn metrics_used(records: &[&Record]) -> Vec<String> {
     used.into_iter().map(String::from).collect()
 }
 
-/// Axes not shown whose values differ among the records (seed, repeat, …): cells average over them.
+/// Axes not shown whose values differ within a cell, i.e. among records that agree on every shown axis (seed,
+/// repeat, …): the cells average over them. An axis that differs only between cells (each technology's own
+/// bit width, in a table whose rows are technologies) is not pooled. Each is listed with the most values one
+/// cell pools.
 fn pooled_axes(records: &[&Record], shown: &[&str]) -> Vec<String> {
-    let mut distinct: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut cells: BTreeMap<Vec<Option<String>>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for r in records {
+        let distinct = cells.entry(shown.iter().map(|a| r.axis(a)).collect()).or_default();
         for (axis, value) in &r.values {
             if !shown.contains(&axis.as_str()) {
                 distinct.entry(axis.clone()).or_default().insert(value.clone().unwrap_or_default());
@@ -75,7 +79,12 @@ fn pooled_axes(records: &[&Record], shown: &[&str]) -> Vec<String> {
         }
         distinct.entry("repeat".into()).or_default().insert(r.repeat.to_string());
     }
-    distinct.into_iter().filter(|(_, v)| v.len() > 1).map(|(axis, v)| format!("{axis} ({} values)", v.len())).collect()
+    let mut widest: BTreeMap<String, usize> = BTreeMap::new();
+    for (axis, values) in cells.values().flatten() {
+        let most = widest.entry(axis.clone()).or_default();
+        *most = (*most).max(values.len());
+    }
+    widest.into_iter().filter(|(_, n)| *n > 1).map(|(axis, n)| format!("{axis} ({n} values)")).collect()
 }
 
 /// The distinct values of `axis` among `records`, in display order: tasks in the published tables' order,
@@ -186,6 +195,37 @@ mod tests {
         assert_eq!(fmt_num(1.0), "1.0000");
         assert_eq!(fmt_stat(&Stat { mean: 0.5, std: 0.0, n: 1 }), ".5000");
         assert_eq!(fmt_stat(&Stat { mean: 0.5, std: 0.01, n: 3 }), ".5000 ± .0100 (3)");
+    }
+
+    fn record(technology: &str, bits: &str, seed: &str, repeat: i64) -> Record {
+        let values = [("technology", technology), ("bits", bits), ("seed", seed), ("task", "rte")]
+            .into_iter()
+            .map(|(a, v)| (a.to_string(), Some(v.to_string())))
+            .collect();
+        Record {
+            run_id: format!("{technology}{bits}{seed}"),
+            run_name: String::new(),
+            sweep: "s".into(),
+            values,
+            drift_s: 0.0,
+            repeat,
+            metric: "accuracy".into(),
+            value: 0.5,
+            provenance: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_axes_that_vary_within_a_cell_are_pooled() {
+        // Each technology has its own bit width (constant within its row), two seeds and two repeats per cell.
+        let records: Vec<Record> = [("sram", "8"), ("reram", "3")]
+            .iter()
+            .flat_map(|(t, b)| ["1", "2"].into_iter().flat_map(move |s| (0..2).map(move |r| record(t, b, s, r))))
+            .collect();
+        let refs: Vec<&Record> = records.iter().collect();
+        assert_eq!(pooled_axes(&refs, &["technology", "task"]), ["repeat (2 values)", "seed (2 values)"]);
+        // With technology not shown, a cell holds both bit widths.
+        assert_eq!(pooled_axes(&refs, &["task"]), ["bits (2 values)", "repeat (2 values)", "seed (2 values)", "technology (2 values)"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Training: the fine-tuning loop shared by the digital baseline and the hardware-aware modes, its
 //! optimizer and learning-rate schedule, and batched prediction with scoring.
 
+mod adam;
 mod finetune;
 mod optim;
 mod predict;

@@ -1,10 +1,11 @@
-//! The optimizer: candle's AdamW over two parameter groups (Hugging Face's recipe: no weight decay on
-//! biases and LayerNorm weights), or Adam with L2 weight decay added to the gradient (torch's `Adam`),
-//! plus global gradient-norm clipping.
+//! The optimizer: AdamW over two parameter groups (Hugging Face's recipe: no weight decay on biases and
+//! LayerNorm weights), or Adam with L2 weight decay added to the gradient (torch's `Adam`), plus global
+//! gradient-norm clipping. The update itself is adam.rs's two fused passes per variable.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Var};
-use candle_nn::{AdamW, Optimizer as _, ParamsAdamW};
+
+use super::adam::{AdamState, AdamStep};
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,52 +21,57 @@ pub fn exempt_from_decay(name: &str) -> bool {
     name.ends_with("bias") || name.contains("LayerNorm") || name.contains("layer_norm")
 }
 
+/// One trainable variable with its Adam state and its decoupled weight decay.
+struct Slot {
+    var: Var,
+    state: AdamState,
+    decoupled_decay: f64,
+}
+
 /// An optimizer over named trainable variables.
 pub struct Optimizer {
-    decayed: Option<AdamW>,
-    exempt: Option<AdamW>,
-    /// Adam's coupled L2 decay (0 for AdamW, whose decay lives inside `decayed`).
+    slots: Vec<Slot>,
+    lr: f64,
+    /// Adam's coupled L2 decay (0 for AdamW, whose decay is decoupled).
     l2: f64,
-    vars: Vec<Var>,
+    /// Steps taken (Adam's bias correction).
+    t: i32,
 }
 
 impl Optimizer {
     pub fn new(kind: OptimizerKind, vars: &[(String, Var)], lr: f64, weight_decay: f64) -> Result<Optimizer> {
-        let params = |wd: f64| ParamsAdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: wd };
-        let (exempt, decayed): (Vec<_>, Vec<_>) = vars.iter().partition(|(name, _)| exempt_from_decay(name));
-        let group = |vs: Vec<&(String, Var)>, wd: f64| -> Result<Option<AdamW>> {
-            if vs.is_empty() { Ok(None) } else { AdamW::new(vs.into_iter().map(|(_, v)| v.clone()).collect(), params(wd)).map(Some) }
-        };
         let (decoupled, l2) = match kind {
             OptimizerKind::AdamW => (weight_decay, 0.0),
             OptimizerKind::Adam => (0.0, weight_decay),
         };
-        Ok(Optimizer {
-            decayed: group(decayed, decoupled)?,
-            exempt: group(exempt, 0.0)?,
-            l2,
-            vars: vars.iter().map(|(_, v)| v.clone()).collect(),
-        })
+        let slots = vars
+            .iter()
+            .map(|(name, var)| {
+                let decoupled_decay = if exempt_from_decay(name) { 0.0 } else { decoupled };
+                Ok(Slot { var: var.clone(), state: AdamState::new(var)?, decoupled_decay })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Optimizer { slots, lr, l2, t: 0 })
     }
 
     pub fn set_lr(&mut self, lr: f64) {
-        for opt in self.decayed.iter_mut().chain(self.exempt.iter_mut()) {
-            opt.set_learning_rate(lr);
-        }
+        self.lr = lr;
     }
 
     /// Applies one update from `grads`. Variables without a gradient are left as they are.
     pub fn step(&mut self, grads: &mut GradStore) -> Result<()> {
-        if self.l2 > 0.0 {
-            for v in &self.vars {
-                if let Some(g) = grads.get(v.as_tensor()) {
-                    let g = (g + (v.as_tensor() * self.l2)?)?;
-                    grads.insert(v.as_tensor(), g);
-                }
-            }
-        }
-        for opt in self.decayed.iter_mut().chain(self.exempt.iter_mut()) {
-            opt.step(grads)?;
+        self.t += 1;
+        for slot in &self.slots {
+            let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
+            let coupled;
+            let g = if self.l2 > 0.0 {
+                coupled = (g + (slot.var.as_tensor() * self.l2)?)?;
+                &coupled
+            } else {
+                g
+            };
+            let hp = AdamStep { lr: self.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: slot.decoupled_decay, t: self.t };
+            slot.state.step(&slot.var, g, &hp)?;
         }
         Ok(())
     }
@@ -74,7 +80,7 @@ impl Optimizer {
     /// returns the norm before clipping.
     pub fn clip_grad_norm(&self, grads: &mut GradStore, max_norm: f64) -> Result<f64> {
         let mut sum = 0f64;
-        for v in &self.vars {
+        for v in self.slots.iter().map(|s| &s.var) {
             if let Some(g) = grads.get(v.as_tensor()) {
                 sum += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
             }
@@ -82,7 +88,7 @@ impl Optimizer {
         let norm = sum.sqrt();
         if max_norm > 0.0 && norm > max_norm {
             let scale = max_norm / (norm + 1e-6);
-            for v in &self.vars {
+            for v in self.slots.iter().map(|s| &s.var) {
                 if let Some(g) = grads.get(v.as_tensor()) {
                     let scaled = (g * scale)?;
                     grads.insert(v.as_tensor(), scaled);

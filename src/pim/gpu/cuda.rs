@@ -14,7 +14,7 @@ pub(super) const THREADS: u32 = 256;
 pub(super) const WARPS: u64 = THREADS as u64 / 32;
 
 /// One warp per task.
-fn warp_tasks(tasks: u64) -> LaunchConfig {
+pub(super) fn warp_tasks(tasks: u64) -> LaunchConfig {
     LaunchConfig { grid_dim: (tasks.div_ceil(WARPS).max(1) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 

@@ -101,15 +101,17 @@ extern "C" __global__ void pim_quantize_groups(float* x, int rows, int k, int cs
         if (norms != nullptr && lane == 0) norms[group * chunks + chunk] = 1.0f;
         return;
     }
-    long long count = (long long)(r1 - r0) * width;
+    // Rows in turn, the lanes along a row: coalesced, and no division per element.
     float m = 0.0f;
-    for (long long i = lane; i < count; i += WARP) m = fmaxf(m, fabsf(x[(long long)(r0 + i / width) * k + c0 + i % width]));
+    for (int r = r0; r < r1; r++)
+        for (int j = lane; j < width; j += WARP) m = fmaxf(m, fabsf(x[(long long)r * k + c0 + j]));
     m = warp_max(m);
     Grid g = make_grid(format, e_bits, m_bits, bits, m);
-    for (long long i = lane; i < count; i += WARP) {
-        float* v = &x[(long long)(r0 + i / width) * k + c0 + i % width];
-        *v = grid_apply(g, *v);
-    }
+    for (int r = r0; r < r1; r++)
+        for (int j = lane; j < width; j += WARP) {
+            float* v = &x[(long long)r * k + c0 + j];
+            *v = grid_apply(g, *v);
+        }
     if (norms != nullptr && lane == 0) norms[group * chunks + chunk] = (format == 3 || format == 4) ? m + 1e-9f : 1.0f;
 }
 
@@ -392,5 +394,107 @@ extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, flo
         }
         if (sigma_add > 0.0f) v += sigma_add * normal_at(a0, a1, as, at);
         w[at] = v;
+    }
+}
+
+// ---- PCM after NewComputeBench (src/pim/pcm_ncb.rs): the programming of one forward call and the output
+// step of every (row, N-tile) over all K-chunks. ----
+
+// w [n, k] in place → the normalised programmed weights, per (row tile of cs rows, K-chunk of cs columns)
+// with w_max = max |w| + 1e-9: w_a = w·g/w_max, then, when noise_scale > 0, w_a += noise_scale·σ(w_a/g)·ξ with
+// NewComputeBench's signed σ polynomial and ξ draw i of the key; scales[tile] = w_max/g. blockIdx.x is the
+// tile; the gridDim.y blocks of a tile each find its max and program a share of its rows. 256 threads.
+extern "C" __global__ void pim_ncb_program(float* w, int n, int k, int cs, float g_max, float noise_scale, uint32_t key0,
+                                           uint32_t key1, uint32_t stream, float* scales) {
+    __shared__ float warp_maxes[8];
+    int chunks = (k + cs - 1) / cs;
+    int r0 = (blockIdx.x / chunks) * cs, r1 = min(r0 + cs, n);
+    int c0 = (blockIdx.x % chunks) * cs, c1 = min(c0 + cs, k);
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
+    float m = 0.0f;
+    for (int r = r0 + warp; r < r1; r += warps)
+        for (int j = c0 + lane; j < c1; j += WARP) m = fmaxf(m, fabsf(w[(long long)r * k + j]));
+    m = warp_max(m);
+    if (lane == 0) warp_maxes[warp] = m;
+    __syncthreads();
+    m = 0.0f;
+    for (int j = 0; j < warps; j++) m = fmaxf(m, warp_maxes[j]);
+    float w_max = m + 1e-9f;
+    for (int r = r0 + blockIdx.y * warps + warp; r < r1; r += gridDim.y * warps)
+        for (int j = c0 + lane; j < c1; j += WARP) {
+            long long at = (long long)r * k + j;
+            float wa = w[at] * g_max / w_max;
+            if (noise_scale > 0.0f) {
+                float u = wa / g_max;
+                float sigma = -1.1731f * u * u + 1.9650f * u + 0.2635f;
+                wa = wa + noise_scale * sigma * normal_at(key0, key1, stream, at);
+            }
+            w[at] = wa;
+        }
+    if (blockIdx.y == 0 && threadIdx.x == 0) scales[blockIdx.x] = w_max / g_max;
+}
+
+__device__ __forceinline__ float warp_min(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// The tile outputs r [chunks, rows, n] of every K-chunk (overwritten) → acc [rows, n] (zeros on entry), one
+// warp per (row, N-tile of cs outputs), as pcm_ncb.rs `tiled`, chunk after chunk: optional read noise
+// 0.0175·sqrt(max(read_var, 0))·ξ, IR drop c(a)·ir_xs with a = ir_gamma_n·ir_a, output noise 0.04·ξ' (the
+// optional operands [chunks, rows, n] are null when off; draws at the element's index in r); then
+// (adc_bits > 0) the asymmetric ADC of the tile row, clamped to ±adc_clamp, its range including 0 for an edge
+// tile; then the de-scale norms[group(row), chunk]·scales[tile, chunk], accumulated. The input group of a
+// row: sequences of rps rows, groups of group_rows rows within each (pim_quantize_groups' order).
+extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms,
+                                          int rps, int group_rows, const float* scales, const float* read_var,
+                                          uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a,
+                                          const float* ir_xs, float ir_gamma_n, int out_noise, uint32_t ok0,
+                                          uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp) {
+    int tiles = (n + cs - 1) / cs;
+    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (task >= (long long)rows * tiles) return;
+    int lane = threadIdx.x % WARP;
+    long long row = task / tiles;
+    int t = (int)(task % tiles);
+    int o0 = t * cs, o1 = min(o0 + cs, n);
+    bool edge = (o1 - o0) < cs;
+    int group = (int)(row / rps) * ((rps + group_rows - 1) / group_rows) + (int)(row % rps) / group_rows;
+    for (int c = 0; c < chunks; c++) {
+        long long base = (long long)c * rows * n + row * n;
+        float lo = edge ? 0.0f : INFINITY, hi = edge ? 0.0f : -INFINITY;
+        for (int o = o0 + lane; o < o1; o += WARP) {
+            long long i = base + o;
+            float v = r[i];
+            if (read_var != nullptr) v += 0.0175f * sqrtf(fmaxf(read_var[i], 0.0f)) * normal_at(rk0, rk1, rks, i);
+            if (ir_a != nullptr) {
+                float a = ir_gamma_n * ir_a[i];
+                v -= (0.05f * a * a * a - 0.2f * a * a + 0.5f * a) * ir_xs[i];
+            }
+            if (out_noise) v += 0.04f * normal_at(ok0, ok1, oks, i);
+            if (adc_bits > 0) {
+                v = clampf(v, -adc_clamp, adc_clamp);
+                lo = fminf(lo, v);
+                hi = fmaxf(hi, v);
+            }
+            r[i] = v;
+        }
+        bool quantize = false;
+        float b = 0.0f, s = 1.0f, half = 0.0f;
+        if (adc_bits > 0) {
+            lo = warp_min(lo);
+            hi = warp_max(hi);
+            b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
+            float range = hi - b;
+            half = (float)(1u << (adc_bits - 1));
+            s = half / range;
+            quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
+        }
+        float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
+        for (int o = o0 + lane; o < o1; o += WARP) {
+            float v = r[base + o];
+            float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) / s + b : v;
+            acc[row * n + o] += q * scale;
+        }
     }
 }

@@ -13,7 +13,7 @@ use super::cuda::{MODULE, PTX, THREADS, WARPS, elements};
 
 /// The elements of a contiguous tensor on a GPU. The kernels write some of these views: the tensors the
 /// caller made for this call alone (candle's custom ops have one output; these kernels have several).
-fn view<'a, T: CudaDType>(storage: &'a Storage, layout: &Layout) -> Result<CudaView<'a, T>> {
+pub(super) fn view<'a, T: CudaDType>(storage: &'a Storage, layout: &Layout) -> Result<CudaView<'a, T>> {
     let Storage::Cuda(s) = storage else { bail!("PCM GPU kernels take CUDA tensors") };
     let Some((start, end)) = layout.contiguous_offsets() else { bail!("PCM GPU kernels take contiguous tensors") };
     Ok(s.as_cuda_slice::<T>()?.slice(start..end))
@@ -24,7 +24,7 @@ fn warp_rows(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: ((rows as u64).div_ceil(WARPS).max(1) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
-fn device(t: &Tensor) -> Result<CudaDevice> {
+pub(super) fn device(t: &Tensor) -> Result<CudaDevice> {
     let Storage::Cuda(s) = &*t.storage_and_layout().0 else { bail!("PCM GPU kernels take CUDA tensors") };
     Ok(s.device().clone())
 }

@@ -1,0 +1,144 @@
+//! NewComputeBench's PCM tile on a GPU (kernels.cu `pim_ncb_*`, pcm_ncb.rs for the numerics): the DAC with
+//! its per-group input norms, the programming of one forward call, and the output step over all K-chunks.
+//! Like gpu/pcm.rs, these launch on the storages of tensors made for the call, since two of the kernels write
+//! two outputs.
+
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::{DType, Result, Tensor};
+
+use super::PhiloxKey;
+use super::cuda::{MODULE, PTX, THREADS, warp_tasks};
+use super::pcm::{device, view};
+
+/// How the DAC groups a layer input `[rows, K]`: runs of `group_rows` rows within each sequence of
+/// `sequence_rows` rows share one scale per K-chunk (1 and 1: per token).
+#[derive(Debug, Clone, Copy)]
+pub struct Groups {
+    pub cs: usize,
+    pub group_rows: usize,
+    pub sequence_rows: usize,
+}
+
+impl Groups {
+    fn count(&self, rows: usize) -> usize {
+        rows.div_ceil(self.sequence_rows) * self.sequence_rows.div_ceil(self.group_rows)
+    }
+}
+
+/// The NCB DAC of `x` `[rows, k]` (`bits`: `None` = normalise only): the converted inputs and the norm
+/// `x_max` of every (group, K-chunk).
+pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Tensor)> {
+    let (rows, k) = x.dims2()?;
+    let chunks = k.div_ceil(groups.cs);
+    let xq = x.contiguous()?.copy()?;
+    let norms = Tensor::ones(groups.count(rows) * chunks, DType::F32, x.device())?;
+    let f = device(x)?.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
+    let ((xs, xl), (ns, nl)) = (xq.storage_and_layout(), norms.storage_and_layout());
+    let (xv, nv) = (view::<f32>(&xs, xl)?, view::<f32>(&ns, nl)?);
+    let (format, b) = match bits {
+        Some(b) => (3i32, b as i32),
+        None => (4, 0),
+    };
+    let a = [rows as i32, k as i32, groups.cs as i32, groups.group_rows as i32, groups.sequence_rows as i32, 0];
+    let tasks = (groups.count(rows) * chunks) as u64;
+    let mut l = f.builder();
+    l.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&format).arg(&a[5]).arg(&a[5]).arg(&b).arg(&nv);
+    unsafe { l.launch(warp_tasks(tasks)) }.w()?;
+    drop(l);
+    drop((xs, ns));
+    Ok((xq, norms))
+}
+
+/// The weights `w` `[n, k]` as one forward call programs them (normalised to ±`g_max` per cs × cs tile, plus
+/// `noise_scale`·σ·ξ programming noise from `noise` when given), and each tile's de-scale `w_max/g_max`
+/// `[row tiles × K-chunks]`.
+pub fn program(w: &Tensor, cs: usize, g_max: f32, noise: Option<(f32, PhiloxKey)>) -> Result<(Tensor, Tensor)> {
+    /// Tile rows each block programs, at most: enough blocks to fill the GPU on a layer of a few tiles.
+    const ROWS_PER_BLOCK: usize = 16;
+    let (n, k) = w.dims2()?;
+    let blocks = n.div_ceil(cs) * k.div_ceil(cs);
+    let wp = w.to_dtype(DType::F32)?.contiguous()?.copy()?;
+    let scales = Tensor::ones(blocks, DType::F32, w.device())?;
+    if blocks == 0 {
+        return Ok((wp, scales));
+    }
+    let f = device(w)?.get_or_load_custom_func("pim_ncb_program", MODULE, PTX)?;
+    let ((ws, wl), (ss, sl)) = (wp.storage_and_layout(), scales.storage_and_layout());
+    let (wv, sv) = (view::<f32>(&ws, wl)?, view::<f32>(&ss, sl)?);
+    let (scale, key) = noise.unwrap_or((0.0, PhiloxKey { key: [0; 2], stream: 0 }));
+    let a = [n as i32, k as i32, cs as i32];
+    let mut l = f.builder();
+    l.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&g_max).arg(&scale).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&sv);
+    let grid = (blocks as u32, cs.min(n).div_ceil(ROWS_PER_BLOCK) as u32, 1);
+    unsafe { l.launch(LaunchConfig { grid_dim: grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
+    drop(l);
+    drop((ws, ss));
+    Ok((wp, scales))
+}
+
+/// `t` `[rows, k]` as its K-chunks `[chunks, rows, cs]`, the last one padded with zeros: the layout of one
+/// batched product for all chunks.
+pub fn chunked(t: &Tensor, cs: usize) -> Result<Tensor> {
+    let (rows, k) = t.dims2()?;
+    let chunks = k.div_ceil(cs);
+    let padded = if chunks * cs > k { t.pad_with_zeros(1, 0, chunks * cs - k)? } else { t.clone() };
+    padded.reshape((rows, chunks, cs))?.transpose(0, 1)?.contiguous()
+}
+
+/// The optional analog terms of the outputs, each `[chunks, rows, n]`: read noise (the variance `x_a²·|w_p|`
+/// and its key), IR drop (`|x_a|·|w_p|`, the position-weighted product, and γ·cs), output noise (its key).
+pub struct Terms<'a> {
+    pub read: Option<(&'a Tensor, PhiloxKey)>,
+    pub ir: Option<(&'a Tensor, &'a Tensor, f32)>,
+    pub out: Option<PhiloxKey>,
+}
+
+/// The de-scale of a chunk: the input norms `[groups × chunks]` from [`dac`] and the weight scales from
+/// [`program`].
+pub struct Scales<'a> {
+    pub groups: Groups,
+    pub norms: &'a Tensor,
+    pub weights: &'a Tensor,
+}
+
+/// The layer output `[rows, n]`: `Σ_chunks descale(ADC(r + terms))` per (row, N-tile), from the tile products
+/// of every chunk `r` `[chunks, rows, n]` (overwritten). `adc`: the converter's bits and clamp, or none.
+pub fn output(r: &Tensor, scales: &Scales, terms: &Terms, adc: Option<(u32, f32)>) -> Result<Tensor> {
+    let (chunks, rows, n) = r.dims3()?;
+    let cs = scales.groups.cs;
+    let acc = Tensor::zeros((rows, n), DType::F32, r.device())?;
+    let f = device(r)?.get_or_load_custom_func("pim_ncb_output", MODULE, PTX)?;
+    let ((as_, al), (rs, rl)) = (acc.storage_and_layout(), r.storage_and_layout());
+    let ((ns, nl), (ss, sl)) = (scales.norms.storage_and_layout(), scales.weights.storage_and_layout());
+    let (av, rv, nv, sv) = (view::<f32>(&as_, al)?, view::<f32>(&rs, rl)?, view::<f32>(&ns, nl)?, view::<f32>(&ss, sl)?);
+    let read = terms.read.map(|(t, key)| (t.storage_and_layout(), key));
+    let read_view = read.as_ref().map(|((s, l), _)| view::<f32>(s, l)).transpose()?;
+    let ir = terms.ir.map(|(a, xs, gamma_n)| (a.storage_and_layout(), xs.storage_and_layout(), gamma_n));
+    let ir_views =
+        ir.as_ref().map(|((a, al), (x, xl), _)| Ok::<_, candle_core::Error>((view::<f32>(a, al)?, view::<f32>(x, xl)?))).transpose()?;
+    let null = 0u64;
+    let no_key = PhiloxKey { key: [0; 2], stream: 0 };
+    let read_key = read.as_ref().map_or(no_key, |(_, k)| *k);
+    let out_key = terms.out.unwrap_or(no_key);
+    let ir_gamma_n = ir.as_ref().map_or(0.0, |(_, _, g)| *g);
+    let (bits, clamp) = adc.unwrap_or((0, 0.0));
+    let a = [rows as i32, n as i32, cs as i32, chunks as i32, scales.groups.sequence_rows as i32, scales.groups.group_rows as i32];
+    let (out_noise, bits) = (terms.out.is_some() as i32, bits as i32);
+    let mut l = f.builder();
+    l.arg(&av).arg(&rv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&nv).arg(&a[4]).arg(&a[5]).arg(&sv);
+    match &read_view {
+        Some(v) => l.arg(v),
+        None => l.arg(&null),
+    };
+    l.arg(&read_key.key[0]).arg(&read_key.key[1]).arg(&read_key.stream);
+    match &ir_views {
+        Some((a, x)) => l.arg(a).arg(x),
+        None => l.arg(&null).arg(&null),
+    };
+    l.arg(&ir_gamma_n).arg(&out_noise).arg(&out_key.key[0]).arg(&out_key.key[1]).arg(&out_key.stream).arg(&bits).arg(&clamp);
+    unsafe { l.launch(warp_tasks((rows * n.div_ceil(cs)) as u64)) }.w()?;
+    drop(l);
+    drop((as_, rs, ns, ss, read, ir));
+    Ok(acc)
+}
