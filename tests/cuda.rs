@@ -154,6 +154,19 @@ fn every_technology_gives_the_cpu_layer_output_without_noise() {
     }
 }
 
+/// One training-mode forward and backward of `model` on a fixed batch of 4 × 16 tokens: the logits, and the
+/// gradient of the variable whose name ends with `var`.
+fn training_step(model: &SequenceClassifier, var: &str, device: &Device) -> (Vec<f32>, Vec<f32>) {
+    let ids = Tensor::from_vec((0..4 * 16).map(|i| (i * 13 % 300) as u32).collect::<Vec<_>>(), (4, 16), device).unwrap();
+    let inputs = EncoderInputs { input_ids: ids, attention_mask: Tensor::ones((4, 16), DType::U32, device).unwrap(), token_type_ids: None };
+    let labels = Tensor::new(&[0u32, 1, 1, 0], device).unwrap();
+    let logits = model.forward(&inputs, Mode::Train).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+    let grads = loss.backward().unwrap();
+    let (_, v) = model.vars().into_iter().find(|(n, _)| n.ends_with(var)).unwrap();
+    (flat(&logits), flat(grads.get(v.as_tensor()).unwrap()))
+}
+
 /// Digital training on the GPU: the gradients of one step are the CPU's, to f32 rounding.
 #[test]
 fn a_digital_training_step_matches_the_cpu() {
@@ -162,15 +175,7 @@ fn a_digital_training_step_matches_the_cpu() {
     let step = |device: &Device| -> Vec<f32> {
         let mut model: SequenceClassifier = random_model(&config, 2, 5, device).unwrap();
         model.set_linear_forward(Arc::new(Digital));
-        let ids = Tensor::from_vec((0..4 * 16).map(|i| (i * 13 % 300) as u32).collect::<Vec<_>>(), (4, 16), device).unwrap();
-        let inputs =
-            EncoderInputs { input_ids: ids, attention_mask: Tensor::ones((4, 16), DType::U32, device).unwrap(), token_type_ids: None };
-        let labels = Tensor::new(&[0u32, 1, 1, 0], device).unwrap();
-        let logits = model.forward(&inputs, Mode::Train).unwrap();
-        let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
-        let grads = loss.backward().unwrap();
-        let (_, var) = model.vars().into_iter().find(|(n, _)| n.ends_with("layer.0.attention.self.query.weight")).unwrap();
-        flat(grads.get(var.as_tensor()).unwrap())
+        training_step(&model, "layer.0.attention.self.query.weight", device).1
     };
     let (a, b) = (step(&Device::Cpu), step(&gpu));
     let diff = rel_max_diff(&b, &a);
@@ -264,15 +269,7 @@ fn pcm_hardware_aware_training_matches_the_cpu() {
     let step = |device: &Device| -> (Vec<f32>, Vec<f32>) {
         let mut model: SequenceClassifier = random_model(&config, 2, 5, device).unwrap();
         model.set_linear_forward(technology.linear(3, 0, 0.0, 0));
-        let ids = Tensor::from_vec((0..4 * 16).map(|i| (i * 13 % 300) as u32).collect::<Vec<_>>(), (4, 16), device).unwrap();
-        let inputs =
-            EncoderInputs { input_ids: ids, attention_mask: Tensor::ones((4, 16), DType::U32, device).unwrap(), token_type_ids: None };
-        let labels = Tensor::new(&[0u32, 1, 1, 0], device).unwrap();
-        let logits = model.forward(&inputs, Mode::Train).unwrap();
-        let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
-        let grads = loss.backward().unwrap();
-        let (_, var) = model.vars().into_iter().find(|(n, _)| n.ends_with("layer.0.intermediate.dense.weight")).unwrap();
-        (flat(&logits), flat(grads.get(var.as_tensor()).unwrap()))
+        training_step(&model, "layer.0.intermediate.dense.weight", device)
     };
     let ((logits_cpu, grad_cpu), (logits_gpu, grad_gpu)) = (step(&Device::Cpu), step(&gpu));
     let diff = rel_max_diff(&logits_gpu, &logits_cpu);

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 #[cfg(feature = "cuda")]
 mod cuda;
 
-/// Elements below which a pass stays on one thread.
+/// Elements per parallel task: a smaller variable is one task, on the calling thread's pool.
 const PARALLEL_MIN: usize = 1 << 16;
 
 /// The hyper-parameters of one step.
@@ -111,11 +111,7 @@ impl InplaceOp2 for Moments {
             bail!("adam-moments: a state of {} for a gradient of {}", state.len(), g.len());
         }
         let (m, v) = state.split_at_mut(g.len());
-        if g.len() < PARALLEL_MIN {
-            m.iter_mut().zip(v.iter_mut()).zip(g).for_each(|((m, v), &g)| self.one(m, v, g));
-        } else {
-            m.par_iter_mut().zip(v.par_iter_mut()).zip(g.par_iter()).for_each(|((m, v), &g)| self.one(m, v, g));
-        }
+        m.par_iter_mut().zip(v.par_iter_mut()).zip(g).with_min_len(PARALLEL_MIN).for_each(|((m, v), &g)| self.one(m, v, g));
         Ok(())
     }
 
@@ -136,11 +132,7 @@ impl InplaceOp2 for Apply {
             bail!("adam-apply: a state of {} for a variable of {}", state.len(), theta.len());
         }
         let (m, v) = state.split_at(theta.len());
-        if theta.len() < PARALLEL_MIN {
-            theta.iter_mut().zip(m).zip(v).for_each(|((t, &m), &v)| self.one(t, m, v));
-        } else {
-            theta.par_iter_mut().zip(m.par_iter()).zip(v.par_iter()).for_each(|((t, &m), &v)| self.one(t, m, v));
-        }
+        theta.par_iter_mut().zip(m).zip(v).with_min_len(PARALLEL_MIN).for_each(|((t, &m), &v)| self.one(t, m, v));
         Ok(())
     }
 
