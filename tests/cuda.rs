@@ -285,7 +285,7 @@ fn pcm_hardware_aware_training_matches_the_cpu() {
     assert_eq!(on_gpu, w, "the clipped weights");
 }
 
-/// The fused LayerNorm, softmaxes and GELU and their gradients, and the dropout masks, on the GPU.
+/// The fused LayerNorm, softmaxes, GELU, bias add and head split/merge and their gradients, and the dropout masks, on the GPU.
 #[test]
 fn fused_model_ops_and_gradients_match_the_cpu() {
     use candle_core::Var;
@@ -312,20 +312,26 @@ fn fused_model_ops_and_gradients_match_the_cpu() {
         let sv = Var::from_tensor(&scores.to_device(device).unwrap()).unwrap();
         let attn = fused::attention_softmax(&sv, &mask.to_device(device).unwrap()).unwrap();
         let attn_up = attn.sqr().unwrap().sum_all().unwrap();
+        let biased = fused::add_bias(&xv, &bv).unwrap();
+        // 6 heads of 64 over [2, 48, 384], scaled on the way in, squared and merged back.
+        let split = fused::split_heads(&xv.reshape((2, 48, 384)).unwrap(), 6, 0.125).unwrap();
+        let merged = fused::merge_heads(&split.sqr().unwrap()).unwrap();
         let loss = (ln.mul(&up).unwrap().sum_all().unwrap()
             + gelu.mul(&up).unwrap().sum_all().unwrap()
             + soft.mul(&up).unwrap().sum_all().unwrap()
+            + biased.sqr().unwrap().sum_all().unwrap()
+            + merged.reshape((96, 384)).unwrap().mul(&up).unwrap().sum_all().unwrap()
             + attn_up)
             .unwrap();
         let grads = loss.backward().unwrap();
-        let mut out = vec![flat(&ln), flat(&gelu), flat(&soft), flat(&attn)];
+        let mut out = vec![flat(&ln), flat(&gelu), flat(&soft), flat(&attn), flat(&biased), flat(&merged)];
         for v in [&xv, &wv, &bv, &sv] {
             out.push(flat(grads.get(v.as_tensor()).unwrap()));
         }
         out
     };
     let (cpu, dev) = (run(&Device::Cpu), run(&gpu));
-    let names = ["layer norm", "gelu", "softmax", "attention softmax", "dx", "dweight", "dbias", "dscores"];
+    let names = ["layer norm", "gelu", "softmax", "attention softmax", "bias add", "heads", "dx", "dweight", "dbias", "dscores"];
     for ((name, a), b) in names.iter().zip(&cpu).zip(&dev) {
         let diff = rel_max_diff(b, a);
         assert!(diff < 1e-5, "{name}: GPU and CPU differ by {diff}");

@@ -107,23 +107,17 @@ impl SelfAttention {
         })
     }
 
-    /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`, contiguous for the batched matmuls.
-    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, seq, _) = x.dims3()?;
-        x.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
-    }
-
     /// `mask_bias` is `[batch, 1, 1, seq]`: 0 for tokens, a large negative number for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
-        // Scaling q rather than the scores touches seq/head_dim times fewer elements.
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = (self.split_heads(&ctx.linear(&self.query, x)?)? * scale)?;
-        let k = self.split_heads(&ctx.linear(&self.key, x)?)?;
-        let v = self.split_heads(&ctx.linear(&self.value, x)?)?;
+        // `[batch, heads, seq, head_dim]` for the batched matmuls. Scaling q in the split rather than the
+        // scores touches seq/head_dim times fewer elements, and costs no pass of its own.
+        let scale = (1.0 / (self.head_dim as f64).sqrt()) as f32;
+        let q = fused::split_heads(&ctx.linear(&self.query, x)?, self.num_heads, scale)?;
+        let k = fused::split_heads(&ctx.linear(&self.key, x)?, self.num_heads, 1.0)?;
+        let v = fused::split_heads(&ctx.linear(&self.value, x)?, self.num_heads, 1.0)?;
         let scores = q.matmul(&k.t()?)?;
         let probs = ctx.dropout(&fused::attention_softmax(&scores, mask_bias)?, self.dropout)?;
-        probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))
+        fused::merge_heads(&probs.matmul(&v)?)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fused, differentiable CPU kernels for the encoder's element-wise work: LayerNorm, softmax (plain and
-//! with the attention mask added) and GELU.
+//! with the attention mask added), GELU, the linear layers' bias add, and the attention heads' layout
+//! change ([`heads`]).
 //!
 //! candle 0.11's fused `candle_nn::LayerNorm` and `ops::softmax_last_dim` have no backward (gradients
 //! silently stop there), so [`super::layers`] composes them from basic ops: four to eight passes over memory
@@ -22,7 +23,10 @@ use super::layers::composed;
 
 #[cfg(feature = "cuda")]
 mod cuda;
+mod heads;
 mod math;
+
+pub use heads::{merge_heads, split_heads};
 
 /// Layer normalisation over the last dimension, `(x − mean) / sqrt(var + eps) · weight + bias`, with
 /// gradients for `x`, `weight` and `bias`.
@@ -58,6 +62,17 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
         return x.gelu_erf();
     }
     x.contiguous()?.apply_op1(Gelu)
+}
+
+/// `y + bias` for `y` `[.., n]` and `bias` `[n]`, with gradients for both: a linear layer's digital bias.
+/// candle's `broadcast_add` walks a broadcast operand with a strided index per element, which on a GPU
+/// made the bias adds take a fifth of an evaluation forward (measured with Nsight Compute on an H100:
+/// 272 µs for the 4096 × 3072 intermediate add, about 8× its memory time).
+pub fn add_bias(y: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if !fusable(&[y, bias]) || bias.rank() != 1 || y.dims().last() != Some(&bias.elem_count()) {
+        return y.broadcast_add(bias);
+    }
+    y.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
 }
 
 /// A dropout mask for `shape` on `device`: each element 0 with probability `p`, else `1/(1−p)`, from
@@ -120,6 +135,15 @@ fn attention_dims(op: &str, scores: &Layout, mask: &Layout) -> Result<(usize, us
         bail!("{op}: mask {:?} does not fit scores {:?}", mask.dims(), scores.dims())
     }
     Ok((batch, heads, queries, keys))
+}
+
+/// The width `n` of [`add_bias`]'s `(y [.., n], bias [n])`.
+fn bias_width(op: &str, y: &Layout, bias: &Layout) -> Result<usize> {
+    let n = bias.shape().elem_count();
+    if bias.dims().len() != 1 || y.dims().last() != Some(&n) {
+        bail!("{op}: y {:?} and bias {:?} do not match", y.dims(), bias.dims())
+    }
+    Ok(n)
 }
 
 /// The two operands of an element-wise backward op have equal lengths.
@@ -400,6 +424,50 @@ impl CustomOp2 for MaskedSoftmax {
 
     fn bwd(&self, _scores: &Tensor, _mask: &Tensor, y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?), None))
+    }
+}
+
+/// Arguments `(y, bias)` of [`add_bias`].
+struct AddBias;
+
+impl CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "fused-add-bias"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (y, bias) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
+        let n = bias_width(self.name(), l1, l2)?;
+        let mut out = vec![0f32; y.len()];
+        if n > 0 {
+            let task = rows_per_task(y.len() / n, n) * n;
+            out.par_chunks_mut(task).zip(y.par_chunks(task)).for_each(|(out, y)| {
+                for (out, y) in out.chunks_exact_mut(n).zip(y.chunks_exact(n)) {
+                    for ((o, &v), &b) in out.iter_mut().zip(y).zip(bias) {
+                        *o = v + b;
+                    }
+                }
+            });
+        }
+        output(out, l1.shape())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        bias_width(self.name(), l1, l2)?;
+        Ok((cuda::add_bias((s1, l1), (s2, l2))?, l1.shape().clone()))
+    }
+
+    fn bwd(&self, y: &Tensor, bias: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let rows = y.elem_count() / bias.elem_count().max(1);
+        let bias_grad = grad.reshape((rows, bias.elem_count()))?.sum(0)?;
+        Ok((Some(grad.clone()), Some(bias_grad)))
     }
 }
 

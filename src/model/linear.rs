@@ -60,8 +60,13 @@ impl LinearLayer {
 
     /// The exact f32 forward `x·Wᵀ + b` for `x` of shape `[.., in_features]` (2-D or 3-D).
     pub fn digital_forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = matmul_transposed_weight(x, &self.weight)?;
-        y.broadcast_add(&self.bias)
+        self.add_bias(&matmul_transposed_weight(x, &self.weight)?)
+    }
+
+    /// `y + b` for `y` `[.., out_features]`: the bias, added digitally and exactly after the matmul, whatever
+    /// computed it (PIM_MODELS.md §1).
+    pub fn add_bias(&self, y: &Tensor) -> Result<Tensor> {
+        super::fused::add_bias(y, &self.bias)
     }
 }
 

@@ -68,7 +68,7 @@ pub fn apply(technology: &Technology, x: &Tensor, weight: &Tensor, bias: Option<
     };
     let y = technology.simulator.matmul(&x.contiguous()?.reshape((rows, in_features))?, &weight.contiguous()?, &call)?;
     let y = match bias {
-        Some(b) => y.broadcast_add(b)?,
+        Some(b) => crate::model::fused::add_bias(&y, b)?,
         None => y,
     };
     let mut dims = x.dims().to_vec();

@@ -113,7 +113,7 @@ impl LinearForward for PimLinear {
         if mode == Mode::Train
             && let Some(hwa) = self.simulator.hardware_aware_forward(&x_rows, &layer.weight().detach(), &call)?
         {
-            return hardware_aware(layer, x, rows, hwa)?.reshape(out_dims)?.broadcast_add(layer.bias());
+            return layer.add_bias(&hardware_aware(layer, x, rows, hwa)?.reshape(out_dims)?);
         }
         let pim = self.simulator.matmul(&x_rows, &layer.weight().detach(), &call)?;
         let pim = pim.reshape(out_dims)?;
@@ -126,7 +126,7 @@ impl LinearForward for PimLinear {
                 (clean + correction)?
             }
         };
-        y.broadcast_add(layer.bias())
+        layer.add_bias(&y)
     }
 
     fn post_update(&self, layer: &LinearLayer) -> Result<Option<Tensor>> {

@@ -160,3 +160,47 @@ pub fn dropout_mask(storage: &mut CudaStorage, layout: &Layout, p: f32, scale: f
     unsafe { l.launch(elements(n.div_ceil(4))) }.w()?;
     Ok(())
 }
+
+/// `y + bias` over rows of `bias.len()`: blocks stride over the rows, threads over a row's columns, so that
+/// no thread divides to find its column.
+pub fn add_bias(y: (&CudaStorage, &Layout), bias: (&CudaStorage, &Layout)) -> Result<CudaStorage> {
+    let dev = y.0.device().clone();
+    let (ys, bs) = (input(y.0, y.1, "add-bias")?, input(bias.0, bias.1, "add-bias")?);
+    let n = bs.len();
+    let rows = if n == 0 { 0 } else { ys.len() / n };
+    let mut out = alloc(&dev, ys.len())?;
+    if rows == 0 {
+        return Ok(CudaStorage::wrap_cuda_slice(out, dev));
+    }
+    let f = dev.get_or_load_custom_func("model_add_bias", MODULE, PTX)?;
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(THREADS as usize) as u32, rows.min(65_535) as u32, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (rows_arg, n_arg) = (rows as i64, n as i32);
+    let mut l = f.builder();
+    l.arg(&ys).arg(&bs).arg(&mut out).arg(&rows_arg).arg(&n_arg);
+    unsafe { l.launch(cfg) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}
+
+/// Attention heads split (`[b, s, h·d]` → `[b, h, s, d]`) or merged (the reverse), times `scale`; `bshd` is
+/// `[b, s, h, d]`. One block per row of the `[b, s, h·d]` side.
+pub fn heads(x: (&CudaStorage, &Layout), bshd: [usize; 4], scale: f32, merge: bool) -> Result<CudaStorage> {
+    let dev = x.0.device().clone();
+    let xs = input(x.0, x.1, "attention-heads")?;
+    let [b, s, h, d] = bshd;
+    let mut out = alloc(&dev, xs.len())?;
+    let rows = b * s;
+    if rows == 0 || h * d == 0 {
+        return Ok(CudaStorage::wrap_cuda_slice(out, dev));
+    }
+    let f = dev.get_or_load_custom_func("model_heads", MODULE, PTX)?;
+    let cfg = LaunchConfig { grid_dim: (rows.min(1 << 20) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
+    let (rows_arg, s_arg, h_arg, d_arg, merge_arg) = (rows as i64, s as i32, h as i32, d as i32, merge as i32);
+    let mut l = f.builder();
+    l.arg(&xs).arg(&mut out).arg(&rows_arg).arg(&s_arg).arg(&h_arg).arg(&d_arg).arg(&scale).arg(&merge_arg);
+    unsafe { l.launch(cfg) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}

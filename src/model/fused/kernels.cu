@@ -1,7 +1,8 @@
 // The fused element-wise ops of src/model/fused.rs on NVIDIA GPUs: LayerNorm (forward, and one backward that
-// yields dx, dweight and dbias), softmax (plain and with the additive attention mask) with its backward, and
-// the exact-erf GELU with its backward. One warp per row for the row ops (rows are a few hundred long), a
-// grid-stride loop for the element-wise ones. Same formulas as the CPU kernels; f32 libdevice math.
+// yields dx, dweight and dbias), softmax (plain and with the additive attention mask) with its backward, the
+// exact-erf GELU with its backward, the linear layers' bias add, and the attention heads' layout change.
+// One warp per row for the row ops (rows are a few hundred long), a grid-stride loop for the element-wise
+// ones. Same formulas as the CPU kernels; f32 libdevice math.
 
 #include <stdint.h>
 
@@ -179,6 +180,36 @@ extern "C" __global__ void model_dropout_mask(float* mask, long long n, float p,
         for (int j = 0; j < 4; j++) {
             long long i = 4 * g + j;
             if (i < n) mask[i] = (float)(words[j] >> 8) * (1.0f / 16777216.0f) < p ? 0.0f : scale;
+        }
+    }
+}
+
+// y + bias over rows of n (fused.rs add_bias): blockIdx.y strides over rows, threads over a row's columns.
+extern "C" __global__ void model_add_bias(const float* y, const float* bias, float* out, long long rows, int n) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= n) return;
+    float b = bias[c];
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) out[r * n + c] = y[r * n + c] + b;
+}
+
+// Attention heads (fused/heads.rs), times scale: split [b, s, h·d] → [b, h, s, d], or merge the reverse.
+// One block per row (b, s) of the [b, s, h·d] side: its reads or writes are the row, the other side's are
+// h slices of d contiguous floats.
+extern "C" __global__ void model_heads(const float* in, float* out, long long rows, int seq, int heads, int d, float scale,
+                                       int merge) {
+    int hd = heads * d;
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        long long b = row / seq;
+        long long s = row - b * seq;
+        for (int c = threadIdx.x; c < hd; c += blockDim.x) {
+            int j = c / d;
+            long long split = ((b * heads + j) * seq + s) * d + (c - j * d);
+            long long flat = row * hd + c;
+            if (merge) {
+                out[flat] = in[split] * scale;
+            } else {
+                out[split] = in[flat] * scale;
+            }
         }
     }
 }

@@ -112,6 +112,52 @@ fn attention_softmax_matches_composed_with_padding_and_fully_masked_rows() {
 }
 
 #[test]
+fn the_bias_add_is_candles_broadcast_add_with_its_gradients() {
+    let mut rng = StdRng::seed_from_u64(5);
+    // 2-D and 3-D, a width that is not a multiple of a warp or of the GPU's 256 threads, and a single row.
+    let cases: [&[usize]; 4] = [&[4, 7], &[3, 5, 300], &[1, 1], &[2, 33, 64]];
+    for dims in cases {
+        let y = randn(&mut rng, dims, 2.0, 0.5);
+        let bias = randn(&mut rng, &dims[dims.len() - 1..], 1.0, 0.0);
+        let dy = randn(&mut rng, dims, 1.0, 0.0);
+        let (out, g) = value_and_grads(|t| t[0].apply_op2(&t[1], AddBias), &[&y, &bias], &dy);
+        let (out_ref, g_ref) = value_and_grads(|t| t[0].broadcast_add(&t[1]), &[&y, &bias], &dy);
+        // The sum is the same f32 addition: exact. The bias gradient sums the rows in another order.
+        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), out_ref.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_close(&format!("dy {dims:?}"), &g[0], &g_ref[0], 0.0);
+        assert_close(&format!("dbias {dims:?}"), &g[1], &g_ref[1], RTOL);
+    }
+    // A bias of the wrong width is an error, not a silent broadcast.
+    let y = randn(&mut rng, &[3, 4], 1.0, 0.0);
+    let err = y.apply_op2(&randn(&mut rng, &[5], 1.0, 0.0), AddBias).unwrap_err().to_string();
+    assert!(err.contains("do not match"), "{err}");
+}
+
+#[test]
+fn head_split_and_merge_are_candles_transposes_with_their_gradients() {
+    let mut rng = StdRng::seed_from_u64(6);
+    for (batch, seq, heads, d, scale) in [(2, 5, 3, 4, 0.5f32), (1, 1, 1, 7, 1.0), (3, 17, 12, 64, 0.125)] {
+        let x = randn(&mut rng, &[batch, seq, heads * d], 1.0, 0.0);
+        let dy = randn(&mut rng, &[batch, heads, seq, d], 1.0, 0.0);
+        let (y, g) = value_and_grads(|t| split_heads(&t[0], heads, scale), &[&x], &dy);
+        let composed = |t: &[Tensor]| t[0].reshape((batch, seq, heads, d))?.transpose(1, 2)?.contiguous()? * scale as f64;
+        let (y_ref, g_ref) = value_and_grads(composed, &[&x], &dy);
+        // A copy times a scale: the same f32 products, exactly.
+        assert_close(&format!("split {batch}×{seq}×{heads}×{d}"), &y, &y_ref, 0.0);
+        assert_close(&format!("split grad {batch}×{seq}×{heads}×{d}"), &g[0], &g_ref[0], 0.0);
+
+        let z = randn(&mut rng, &[batch, heads, seq, d], 1.0, 0.0);
+        let dz = randn(&mut rng, &[batch, seq, heads * d], 1.0, 0.0);
+        let (m, gm) = value_and_grads(|t| merge_heads(&t[0]), &[&z], &dz);
+        let (m_ref, gm_ref) = value_and_grads(|t| t[0].transpose(1, 2)?.reshape((batch, seq, heads * d)), &[&z], &dz);
+        assert_close(&format!("merge {batch}×{seq}×{heads}×{d}"), &m, &m_ref, 0.0);
+        assert_close(&format!("merge grad {batch}×{seq}×{heads}×{d}"), &gm[0], &gm_ref[0], 0.0);
+    }
+    let err = split_heads(&randn(&mut rng, &[1, 2, 10], 1.0, 0.0), 3, 1.0).unwrap_err().to_string();
+    assert!(err.contains("not a multiple of 3 heads"), "{err}");
+}
+
+#[test]
 fn softmax_of_an_all_negative_infinity_row_is_zero_not_nan() {
     let x = Tensor::new(&[[f32::NEG_INFINITY; 5], [0.0, 1.0, f32::NEG_INFINITY, 2.0, 3.0]], &Device::Cpu).unwrap();
     let y: Vec<Vec<f32>> = softmax_last_dim(&x).unwrap().to_vec2().unwrap();
