@@ -141,16 +141,32 @@ extern "C" __global__ void pim_accumulate_rel_noise(float* acc, const float* y, 
     }
 }
 
+// A warp's task in a [rows, n] output cut into tiles of cs columns: its row, its tile and the tile's columns
+// [o0, o1). False for the warps past the last task.
+struct WarpTile {
+    long long row;
+    int tile, lane, o0, o1;
+};
+
+__device__ __forceinline__ bool warp_tile(int rows, int n, int cs, WarpTile* w) {
+    int tiles = (n + cs - 1) / cs;
+    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (task >= (long long)rows * tiles) return false;
+    w->lane = threadIdx.x % WARP;
+    w->row = task / tiles;
+    w->tile = (int)(task % tiles);
+    w->o0 = w->tile * cs;
+    w->o1 = min(w->o0 + cs, n);
+    return true;
+}
+
 // ReRAM ADC: one K-chunk's partial sums p [rows, n], quantized per (row, N-tile of cs outputs) with the
 // symmetric int{bits} grid of the tile row's max |p|, accumulated into acc. One warp per (row, tile).
 extern "C" __global__ void pim_adc_sym_accumulate(float* acc, const float* p, int rows, int n, int cs, int bits) {
-    int tiles = (n + cs - 1) / cs;
-    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (task >= (long long)rows * tiles) return;
-    int lane = threadIdx.x % WARP;
-    long long row = task / tiles;
-    int t = (int)(task % tiles);
-    int o0 = t * cs, o1 = min(o0 + cs, n);
+    WarpTile w;
+    if (!warp_tile(rows, n, cs, &w)) return;
+    int lane = w.lane, o0 = w.o0, o1 = w.o1;
+    long long row = w.row;
     const float* pr = p + row * n;
     float m = 0.0f;
     for (int o = o0 + lane; o < o1; o += WARP) m = fmaxf(m, fabsf(pr[o]));
@@ -451,13 +467,10 @@ extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n,
                                           uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a,
                                           const float* ir_xs, float ir_gamma_n, int out_noise, uint32_t ok0,
                                           uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp) {
-    int tiles = (n + cs - 1) / cs;
-    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (task >= (long long)rows * tiles) return;
-    int lane = threadIdx.x % WARP;
-    long long row = task / tiles;
-    int t = (int)(task % tiles);
-    int o0 = t * cs, o1 = min(o0 + cs, n);
+    WarpTile w;
+    if (!warp_tile(rows, n, cs, &w)) return;
+    int lane = w.lane, t = w.tile, o0 = w.o0, o1 = w.o1;
+    long long row = w.row;
     bool edge = (o1 - o0) < cs;
     int group = (int)(row / rps) * ((rps + group_rows - 1) / group_rows) + (int)(row % rps) / group_rows;
     for (int c = 0; c < chunks; c++) {
