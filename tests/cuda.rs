@@ -199,6 +199,17 @@ fn rms_diff(a: &[f32], b: &[f32]) -> f64 {
     (a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt()
 }
 
+/// A noisy technology's error RMS against the exact product, on the CPU and on the GPU, and the exact
+/// product's RMS, for x `[128, 700]` and w `[512, 700]` from the `seeds`. Every GPU output must be finite.
+fn error_levels(technology: &Technology, seeds: (u64, u64), c: &TileCall, gpu: &Device) -> (f64, f64, f64) {
+    let (x, w) = (randn(128, 700, seeds.0, 1.0), randn(512, 700, seeds.1, 0.05));
+    let exact = flat(&x.matmul(&w.t().unwrap()).unwrap());
+    let on_cpu = flat(&technology.simulator.matmul(&x, &w, c).unwrap());
+    let on_gpu = flat(&technology.simulator.matmul(&x.to_device(gpu).unwrap(), &w.to_device(gpu).unwrap(), c).unwrap());
+    assert!(on_gpu.iter().all(|v| v.is_finite()), "a GPU output is not finite");
+    (rms_diff(&on_cpu, &exact), rms_diff(&on_gpu, &exact), rms_diff(&exact, &vec![0.0; exact.len()]))
+}
+
 /// PCM with all its noise, a day after programming: the GPU's error against the exact product is the CPU's
 /// within sampling error. Both read the same programmed chip (programming is on the host from one key);
 /// the read and output noise are other streams. 65 536 outputs estimate each RMS to about 0.3%; 4% allows
@@ -207,16 +218,10 @@ fn rms_diff(a: &[f32], b: &[f32]) -> f64 {
 fn pcm_noise_on_the_gpu_has_the_cpu_error_level() {
     let gpu = gpu_device();
     let technology = pcm(&[]);
-    let (x, w) = (randn(128, 700, 21, 1.0), randn(512, 700, 22, 0.05));
-    let exact = flat(&x.matmul(&w.t().unwrap()).unwrap());
     let c = call("encoder.layer.0.output.dense", 86_400.0, false);
-    let on_cpu = flat(&technology.simulator.matmul(&x, &w, &c).unwrap());
-    let on_gpu = flat(&technology.simulator.matmul(&x.to_device(&gpu).unwrap(), &w.to_device(&gpu).unwrap(), &c).unwrap());
-    let (e_cpu, e_gpu) = (rms_diff(&on_cpu, &exact), rms_diff(&on_gpu, &exact));
-    let signal = rms_diff(&exact, &vec![0.0; exact.len()]);
+    let (e_cpu, e_gpu, signal) = error_levels(&technology, (21, 22), &c, &gpu);
     assert!(e_cpu > 0.01 * signal, "the noise is on: {e_cpu} against a signal of {signal}");
     assert!((e_gpu / e_cpu - 1.0).abs() < 0.04, "error RMS: GPU {e_gpu}, CPU {e_cpu}");
-    assert!(on_gpu.iter().all(|v| v.is_finite()));
 }
 
 /// NewComputeBench's PCM tile on the GPU: without noise, the CPU's outputs for block and token input scales
@@ -243,15 +248,10 @@ fn pcm_ncb_on_the_gpu_is_the_cpu_tile() {
     }
     let on = |name| (name, ParamValue::Bool(true));
     let noisy = tech(PimKind::PcmNcb, PCM_NCB, &[on("programming-noise"), on("read-noise"), on("ir-drop"), on("out-noise")]);
-    let (x, w) = (randn(128, 700, 25, 1.0), randn(512, 700, 26, 0.05));
-    let exact = flat(&x.matmul(&w.t().unwrap()).unwrap());
     let c = call("encoder.layer.0.output.dense", 0.0, false);
-    let on_cpu = flat(&noisy.simulator.matmul(&x, &w, &c).unwrap());
-    let on_gpu = flat(&noisy.simulator.matmul(&x.to_device(&gpu).unwrap(), &w.to_device(&gpu).unwrap(), &c).unwrap());
-    let (e_cpu, e_gpu) = (rms_diff(&on_cpu, &exact), rms_diff(&on_gpu, &exact));
-    assert!(e_cpu > 0.1 * rms_diff(&exact, &vec![0.0; exact.len()]), "the noise is on: {e_cpu}");
+    let (e_cpu, e_gpu, signal) = error_levels(&noisy, (25, 26), &c, &gpu);
+    assert!(e_cpu > 0.1 * signal, "the noise is on: {e_cpu}");
     assert!((e_gpu / e_cpu - 1.0).abs() < 0.04, "error RMS: GPU {e_gpu}, CPU {e_cpu}");
-    assert!(on_gpu.iter().all(|v| v.is_finite()));
 }
 
 /// Hardware-aware PCM training, noise off: forward and the gradient through the perturbed weights and the

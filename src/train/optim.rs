@@ -3,7 +3,7 @@
 //! gradient-norm clipping. The update itself is adam.rs's two fused passes per variable.
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
 use super::adam::{AdamState, AdamStep};
 
@@ -79,13 +79,18 @@ impl Optimizer {
     /// Scales the gradients so their global L2 norm is at most `max_norm` (torch's clip_grad_norm_);
     /// returns the norm before clipping.
     pub fn clip_grad_norm(&self, grads: &mut GradStore, max_norm: f64) -> Result<f64> {
-        let mut sum = 0f64;
-        for v in self.slots.iter().map(|s| &s.var) {
-            if let Some(g) = grads.get(v.as_tensor()) {
-                sum += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-            }
+        // Each variable's sum of squares stays where the gradients are, summed in f64 there: one read of the
+        // norm per step, not one per variable (each a GPU synchronisation).
+        let squares = self
+            .slots
+            .iter()
+            .filter_map(|s| grads.get(s.var.as_tensor()))
+            .map(|g| g.sqr()?.sum_all()?.to_dtype(DType::F64))
+            .collect::<Result<Vec<_>>>()?;
+        if squares.is_empty() {
+            return Ok(0.0);
         }
-        let norm = sum.sqrt();
+        let norm = Tensor::stack(&squares, 0)?.sum_all()?.to_scalar::<f64>()?.sqrt();
         if max_norm > 0.0 && norm > max_norm {
             let scale = max_norm / (norm + 1e-6);
             for v in self.slots.iter().map(|s| &s.var) {
