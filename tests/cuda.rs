@@ -93,8 +93,22 @@ fn adc_noise_and_fingerprints_agree_with_the_cpu() {
     // Same Philox bits; logf/cospif of the GPU differ from the CPU's in the last ulps.
     assert!(cpu.iter().zip(&dev).all(|(a, b)| (a - b).abs() <= 1e-5 * a.abs().max(1.0)), "Philox draws differ");
 
+    // ReRAM's training programming: the same levels and Philox draws per weight, edge tiles included.
+    let (w, keys) = (randn(300, 200, 6, 0.05), [gpu::PhiloxKey::new(key, 1), gpu::PhiloxKey::new(key, 2)]);
+    let on_cpu = flat(&gpu::reram_program(&w, 128, Some(7.0), 0.05, 0.01, keys).unwrap());
+    let on_gpu = flat(&gpu::reram_program(&w.to_device(&gpu).unwrap(), 128, Some(7.0), 0.05, 0.01, keys).unwrap());
+    assert!(rel_max_diff(&on_gpu, &on_cpu) < 1e-5, "ReRAM programming differs");
+
     let w = randn(3072, 768, 4, 0.02);
-    assert_eq!(gpu::weight_fingerprint(&w).unwrap(), gpu::weight_fingerprint(&w.to_device(&gpu).unwrap()).unwrap());
+    let expected = gpu::weight_fingerprint(&w).unwrap();
+    let (w_gpu, v_gpu) = (w.to_device(&gpu).unwrap(), randn(768, 768, 5, 0.02).to_device(&gpu).unwrap());
+    assert_eq!(gpu::weight_fingerprint(&w_gpu).unwrap(), expected);
+    // Prefetched for a forward: the same values, each used once.
+    let prefetch = gpu::Fingerprints::default();
+    prefetch.prefetch(&[("a", &w_gpu), ("b", &v_gpu)]).unwrap();
+    assert_eq!(prefetch.of("a", &w_gpu).unwrap(), expected);
+    assert_eq!(prefetch.of("b", &v_gpu).unwrap(), gpu::weight_fingerprint(&v_gpu).unwrap());
+    assert_eq!(prefetch.of("a", &v_gpu).unwrap(), gpu::weight_fingerprint(&v_gpu).unwrap(), "a used value is measured anew");
 }
 
 fn tech(kind: PimKind, specs: &'static [pimsweep::sweep::params::ParamSpec], overrides: &[(&'static str, ParamValue)]) -> Technology {
@@ -341,6 +355,19 @@ fn fused_model_ops_and_gradients_match_the_cpu() {
     let on_cpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &Device::Cpu).unwrap());
     let on_gpu = flat(&fused::dropout_mask(&shape, 0.1, 77, &gpu).unwrap());
     assert_eq!(on_cpu, on_gpu, "dropout masks");
+
+    // The embedding lookup and its backward: the same f32 additions in the same order on both.
+    let table = randn(300, 40, 36, 1.0);
+    let ids: Vec<u32> = (0..512u32).map(|i| if i % 3 == 0 { 5 } else { (i * 37) % 300 }).collect();
+    let ids = Tensor::from_vec(ids, (8, 64), &Device::Cpu).unwrap();
+    let grad_up = randn(512, 40, 37, 1.0).reshape((8, 64, 40)).unwrap();
+    let lookup = |device: &Device| -> (Vec<f32>, Vec<f32>) {
+        let tv = Var::from_tensor(&table.to_device(device).unwrap()).unwrap();
+        let y = fused::embedding(&tv, &ids.to_device(device).unwrap()).unwrap();
+        let grads = y.mul(&grad_up.to_device(device).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
+        (flat(&y), flat(grads.get(tv.as_tensor()).unwrap()))
+    };
+    assert_eq!(lookup(&Device::Cpu), lookup(&gpu), "embedding lookup and gradient");
 }
 
 /// The fused Adam step on the GPU is the CPU's: same f32 operations in the same order, so three steps agree

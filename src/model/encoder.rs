@@ -303,7 +303,7 @@ impl SequenceClassifier {
 
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, inputs: &EncoderInputs, mode: Mode) -> Result<Tensor> {
-        let ctx = self.ctx(mode);
+        let ctx = self.ctx(mode)?;
         let hidden = self.encode_hidden(inputs, &ctx)?;
         let first_token = hidden.narrow(1, 0, 1)?.squeeze(1)?;
         let dropout = self.config.classifier_dropout_prob();
@@ -321,7 +321,7 @@ impl SequenceClassifier {
 
     /// The encoder's last hidden states and (BERT) pooler output.
     pub fn encode(&self, inputs: &EncoderInputs, mode: Mode) -> Result<EncoderOutput> {
-        let ctx = self.ctx(mode);
+        let ctx = self.ctx(mode)?;
         let last_hidden_state = self.encode_hidden(inputs, &ctx)?;
         let pooler_output = match &self.head {
             ClassificationHead::Bert { pooler, .. } => {
@@ -333,8 +333,10 @@ impl SequenceClassifier {
         Ok(EncoderOutput { last_hidden_state, pooler_output })
     }
 
-    fn ctx(&self, mode: Mode) -> Ctx<'_> {
-        Ctx { linear: self.linear.as_ref(), mode, dropout: &self.dropout_rng }
+    /// The context of one forward, after telling the linear forward that one begins.
+    fn ctx(&self, mode: Mode) -> Result<Ctx<'_>> {
+        self.linear.begin_forward(&self.linear_layers().collect::<Vec<_>>(), mode)?;
+        Ok(Ctx { linear: self.linear.as_ref(), mode, dropout: &self.dropout_rng })
     }
 
     fn encode_hidden(&self, inputs: &EncoderInputs, ctx: &Ctx) -> Result<Tensor> {

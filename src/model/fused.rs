@@ -23,9 +23,11 @@ use super::layers::composed;
 
 #[cfg(feature = "cuda")]
 mod cuda;
+mod embedding;
 mod heads;
 mod math;
 
+pub use embedding::embedding;
 pub use heads::{merge_heads, split_heads};
 
 /// Layer normalisation over the last dimension, `(x − mean) / sqrt(var + eps) · weight + bias`, with

@@ -91,6 +91,12 @@ pub fn matmul_transposed_weight(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 pub trait LinearForward: Send + Sync {
     fn forward(&self, layer: &LinearLayer, x: &Tensor, mode: Mode) -> Result<Tensor>;
 
+    /// Called once at the start of every model forward with the layers it may compute, so that an
+    /// implementation can prepare them all at once. The default does nothing.
+    fn begin_forward(&self, _layers: &[&LinearLayer], _mode: Mode) -> Result<()> {
+        Ok(())
+    }
+
     /// The layer's weight after an optimizer step, where the technology constrains it (AIHWKIT's clip and
     /// remap of analog tiles), frozen layers included; `None` (the default) keeps it.
     fn post_update(&self, _layer: &LinearLayer) -> Result<Option<Tensor>> {

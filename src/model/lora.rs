@@ -61,7 +61,12 @@ pub struct LoraAdapters {
 
 impl LoraAdapters {
     /// Fresh adapters for every target among `layers` (name, in, out), A drawn from `seed`.
-    pub fn new<'a>(settings: LoraSettings, layers: impl IntoIterator<Item = (&'a str, usize, usize)>, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new<'a>(
+        settings: LoraSettings,
+        layers: impl IntoIterator<Item = (&'a str, usize, usize)>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let varmap = VarMap::new();
         let mut adapters = BTreeMap::new();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -81,7 +86,8 @@ impl LoraAdapters {
 
     /// Adapters for every target layer of a model.
     pub fn for_model(settings: LoraSettings, model: &super::SequenceClassifier, seed: u64) -> Result<Self> {
-        let layers: Vec<(String, usize, usize)> = model.linear_layers().map(|l| (l.name().to_string(), l.in_features(), l.out_features())).collect();
+        let layers: Vec<(String, usize, usize)> =
+            model.linear_layers().map(|l| (l.name().to_string(), l.in_features(), l.out_features())).collect();
         LoraAdapters::new(settings, layers.iter().map(|(n, i, o)| (n.as_str(), *i, *o)), seed, model.device())
     }
 
@@ -146,6 +152,12 @@ impl LinearForward for LoraLinear {
         let y = self.base.forward(&layer.frozen(), x, mode)?;
         let delta = self.adapters.delta(layer.name(), x, mode)?.expect("adapted layer");
         y + delta
+    }
+
+    fn begin_forward(&self, layers: &[&LinearLayer], mode: Mode) -> Result<()> {
+        let adapted: Vec<LinearLayer> =
+            layers.iter().filter(|l| self.adapters.adapters.contains_key(l.name())).map(|l| l.frozen()).collect();
+        self.base.begin_forward(&adapted.iter().collect::<Vec<_>>(), mode)
     }
 
     /// The base's step on the adapted (analog) layers, frozen as they are: AIHWKIT clips and remaps every tile.

@@ -7,7 +7,10 @@
 //! element index), so a GPU draw does not depend on the launch shape; it is another stream than the CPU
 //! technologies' ChaCha draws, equal in distribution only.
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, Layout, Result, Tensor, bail};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Device, InplaceOp1, InplaceOp2, Layout, Result, Tensor, bail};
 
 use super::noise::NoiseKey;
 use super::quant::{Format, Grid, max_abs, sym_grid};
@@ -24,14 +27,13 @@ pub mod pcm;
 /// run of `rows_per_sequence` rows (1 and 1: per token or weight row; cs and the sequence length: the
 /// block input scale; cs and N: per weight tile). Returns a new tensor on `x`'s device.
 pub fn quantize_groups(x: &Tensor, cs: usize, group_rows: usize, rows_per_sequence: usize, format: Format) -> Result<Tensor> {
-    let out = x.contiguous()?.copy()?;
+    let x = x.contiguous()?;
     if format == Format::Exact {
-        return Ok(out);
+        return x.copy();
     }
-    let (rows, _) = out.dims2()?;
+    let (rows, _) = x.dims2()?;
     let rps = if rows_per_sequence == 0 { rows.max(1) } else { rows_per_sequence.min(rows.max(1)) };
-    out.inplace_op1(&QuantizeGroups { cs: cs.max(1), group_rows: group_rows.max(1), rps, format })?;
-    Ok(out)
+    x.apply_op1_no_bwd(&QuantizeGroups { cs: cs.max(1), group_rows: group_rows.max(1), rps, format })
 }
 
 /// The DAC of a layer input `[rows, K]`: one scale per (token, K-chunk), or per (block of `cs` rows of one
@@ -64,11 +66,58 @@ pub fn normals(n: usize, device: &Device, key: NoiseKey, stream: u64) -> Result<
 /// tiling.rs `weight_fingerprint` of a weight `[n, k]`, computed where the weight is (on a GPU, only the
 /// 8-byte sum crosses the bus).
 pub fn weight_fingerprint(w: &Tensor) -> Result<u64> {
-    let (n, k) = w.dims2()?;
-    let sum = Tensor::zeros(1, DType::I64, w.device())?;
-    sum.inplace_op2(&w.contiguous()?, &FingerprintSum)?;
-    let sum = sum.to_vec1::<i64>()?[0] as u64;
-    Ok(super::tiling::finish_fingerprint(sum, n, k))
+    Ok(weight_fingerprints(&[w])?[0])
+}
+
+/// [`weight_fingerprint`] of several weights on one device, read back together: one host round trip.
+pub fn weight_fingerprints(weights: &[&Tensor]) -> Result<Vec<u64>> {
+    let Some(first) = weights.first() else { return Ok(Vec::new()) };
+    let sums = Tensor::zeros(weights.len(), DType::I64, first.device())?;
+    for (i, w) in weights.iter().enumerate() {
+        sums.narrow(0, i, 1)?.inplace_op2(&w.contiguous()?, &FingerprintSum)?;
+    }
+    let sums = sums.to_vec1::<i64>()?;
+    weights
+        .iter()
+        .zip(sums)
+        .map(|(w, sum)| {
+            let (n, k) = w.dims2()?;
+            Ok(super::tiling::finish_fingerprint(sum as u64, n, k))
+        })
+        .collect()
+}
+
+/// Weight fingerprints measured ahead of their layers' calls. On a GPU every fingerprint read is a
+/// synchronisation that drains the queue of kernels; [`Fingerprints::prefetch`] measures all the layers of a
+/// forward at its start with one. Each prefetched value serves its layer's next call only; the next
+/// prefetch replaces them all.
+#[derive(Debug, Default)]
+pub struct Fingerprints(Mutex<HashMap<String, u64>>);
+
+impl Fingerprints {
+    /// Measures the fingerprints of `layers` (name, weight `[n, k]`) on a GPU; does nothing on the CPU,
+    /// where measuring at the call costs the same.
+    pub fn prefetch(&self, layers: &[(&str, &Tensor)]) -> Result<()> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.clear();
+        if layers.first().is_none_or(|(_, w)| w.device().is_cpu()) {
+            return Ok(());
+        }
+        let weights: Vec<&Tensor> = layers.iter().map(|&(_, w)| w).collect();
+        for ((name, _), fingerprint) in layers.iter().zip(weight_fingerprints(&weights)?) {
+            map.insert(name.to_string(), fingerprint);
+        }
+        Ok(())
+    }
+
+    /// The fingerprint of `layer`'s weight: the prefetched one (used up), else measured now.
+    pub fn of(&self, layer: &str, weight: &Tensor) -> Result<u64> {
+        let prefetched = self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(layer);
+        match prefetched {
+            Some(fingerprint) => Ok(fingerprint),
+            None => weight_fingerprint(weight),
+        }
+    }
 }
 
 /// The ReRAM programming of a training forward (reram.rs `program`) where `w` `[n, k]` is: per tile of `cs`
@@ -155,14 +204,16 @@ struct QuantizeGroups {
     format: Format,
 }
 
-impl InplaceOp1 for QuantizeGroups {
+/// Out of place: a copy then a pass over it would read and write the input twice.
+impl CustomOp1 for QuantizeGroups {
     fn name(&self) -> &'static str {
         "pim-quantize-groups"
     }
 
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, candle_core::Shape)> {
         let (rows, k) = layout.shape().dims2()?;
-        let x = f32_slice_mut(storage, layout)?;
+        let mut out = f32_slice(storage, layout)?.to_vec();
+        let x = &mut out[..];
         let geom = Geometry::new(rows, k, 1, self.cs, self.rps);
         let mut seq = 0;
         while seq < rows {
@@ -182,14 +233,15 @@ impl InplaceOp1 for QuantizeGroups {
             }
             seq = seq_end;
         }
-        Ok(())
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda_fwd(&self, storage: &mut candle_core::CudaStorage, layout: &Layout) -> Result<()> {
+    fn cuda_fwd(&self, storage: &candle_core::CudaStorage, layout: &Layout) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
         let (rows, k) = layout.shape().dims2()?;
         let (format, e, m, bits) = format_code(self.format);
-        cuda::quantize_groups(storage, layout, [rows, k, self.cs, self.group_rows, self.rps], [format, e, m, bits])
+        let out = cuda::quantize_groups(storage, layout, [rows, k, self.cs, self.group_rows, self.rps], [format, e, m, bits])?;
+        Ok((out, layout.shape().clone()))
     }
 }
 
@@ -403,7 +455,10 @@ mod tests {
         assert_eq!(fp, crate::pim::tiling::weight_fingerprint(&v, 30, 50));
         let mut changed = v.clone();
         changed[777] = f32::from_bits(changed[777].to_bits() ^ 1);
-        assert_ne!(weight_fingerprint(&Tensor::from_vec(changed, (30, 50), &Device::Cpu).unwrap()).unwrap(), fp);
+        let changed = Tensor::from_vec(changed, (30, 50), &Device::Cpu).unwrap();
+        assert_ne!(weight_fingerprint(&changed).unwrap(), fp);
+        // Measured together, each weight keeps its own.
+        assert_eq!(weight_fingerprints(&[&t, &changed, &t]).unwrap(), [fp, weight_fingerprint(&changed).unwrap(), fp]);
     }
 
     #[test]

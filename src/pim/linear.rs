@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{D, Result, Tensor};
 
+use super::gradient;
 use super::noise::NoiseKey;
 use super::simulator::{Simulator, TileCall};
 use crate::model::{LinearForward, LinearLayer, Mode};
@@ -107,26 +108,30 @@ impl LinearForward for PimLinear {
             drift_s: self.drift_s,
             noise: NoiseKey::new(self.seed, layer.name(), self.chip, self.next_draw(layer.name())),
         };
-        let x_rows = x.detach().contiguous()?.reshape((rows, in_features))?;
+        // The input rows in the graph (the gradient ops route the backward to them) and detached (the tiles').
+        let x_graph = x.contiguous()?.reshape((rows, in_features))?;
+        let x_rows = x_graph.detach();
         let mut out_dims = x.dims().to_vec();
         *out_dims.last_mut().expect("rank >= 1") = layer.out_features();
+        let weight = layer.weight();
         if mode == Mode::Train
-            && let Some(hwa) = self.simulator.hardware_aware_forward(&x_rows, &layer.weight().detach(), &call)?
+            && let Some(hwa) = self.simulator.hardware_aware_forward(&x_rows, &weight.detach(), &call)?
         {
-            return layer.add_bias(&hardware_aware(layer, x, rows, hwa)?.reshape(out_dims)?);
+            let y = gradient::hardware_aware(&x_graph, weight, &hwa.y, hwa.chunks)?;
+            return layer.add_bias(&y.reshape(out_dims)?);
         }
-        let pim = self.simulator.matmul(&x_rows, &layer.weight().detach(), &call)?;
-        let pim = pim.reshape(out_dims)?;
+        let pim = self.simulator.matmul(&x_rows, &weight.detach(), &call)?;
         let y = match mode {
             Mode::Eval => pim,
-            Mode::Train => {
-                // Straight-through: forward value from the tiles, gradient of the clean f32 layer.
-                let clean = crate::model::linear::matmul_transposed_weight(x, layer.weight())?;
-                let correction = (pim - clean.detach())?.detach();
-                (clean + correction)?
-            }
+            // Straight-through: forward value from the tiles, gradient of the clean f32 layer.
+            Mode::Train => gradient::straight_through(&x_graph, weight, &pim)?,
         };
-        layer.add_bias(&y)
+        layer.add_bias(&y.reshape(out_dims)?)
+    }
+
+    fn begin_forward(&self, layers: &[&LinearLayer], mode: Mode) -> Result<()> {
+        let mapped: Vec<(&str, &Tensor)> = layers.iter().filter(|l| self.filter.maps(l.name())).map(|l| (l.name(), l.weight())).collect();
+        self.simulator.begin_forward(&mapped, mode == Mode::Train)
     }
 
     fn post_update(&self, layer: &LinearLayer) -> Result<Option<Tensor>> {
@@ -135,27 +140,6 @@ impl LinearForward for PimLinear {
         }
         self.simulator.post_update(&layer.weight().detach())
     }
-}
-
-/// AIHWKIT's training backward (PIM_MODELS.md §6): the value of the hardware-aware forward; the gradient of
-/// `Σ_chunks pass ⊙ (x_chunk · W̃_chunkᵀ)`, i.e. through the perturbed weights W̃ (to x) with the gradient to
-/// the master weight as if it were W̃ (the noise is a constant), and none where the converters clipped.
-fn hardware_aware(layer: &LinearLayer, x: &Tensor, rows: usize, hwa: super::simulator::HwaForward) -> Result<Tensor> {
-    let x2 = x.contiguous()?.reshape((rows, layer.in_features()))?;
-    let mut lin: Option<Tensor> = None;
-    for c in hwa.chunks {
-        let w = layer.weight().narrow(1, c.k0, c.kt)?;
-        let perturbed = (&w + (c.weight - w.detach())?.detach())?;
-        // contiguous: candle's CUDA matmul takes no column slices.
-        let part = (x2.narrow(1, c.k0, c.kt)?.contiguous()?.matmul(&perturbed.t()?)? * c.pass)?;
-        lin = Some(match lin {
-            None => part,
-            Some(sum) => (sum + part)?,
-        });
-    }
-    let Some(lin) = lin else { return Ok(hwa.y) };
-    let correction = (hwa.y - lin.detach())?.detach();
-    lin + correction
 }
 
 #[cfg(test)]

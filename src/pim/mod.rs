@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod gpu;
+mod gradient;
 pub mod layer_cmd;
 pub mod linear;
 pub mod noise;

@@ -35,6 +35,8 @@ pub struct Reram {
     /// Evaluation: each layer's programmed weights on the latest chip, so a chip is programmed once, not on
     /// every forward (a new chip or a changed master weight replaces the entry).
     programmed: Mutex<HashMap<String, Programmed>>,
+    /// The fingerprints of the master weights, measured for a whole forward at once on a GPU.
+    fingerprints: gpu::Fingerprints,
 }
 
 /// A layer's weights as programmed on one chip.
@@ -65,6 +67,7 @@ impl Reram {
             weight_noise: params.float("weight-noise") as f32,
             adc_bits: opt_bits(params, "adc-bits")?,
             programmed: Mutex::new(HashMap::new()),
+            fingerprints: gpu::Fingerprints::default(),
         })
     }
 
@@ -86,7 +89,7 @@ impl Reram {
             return program(call.noise);
         }
         let key = call.noise.with_draw(0);
-        let fingerprint = gpu::weight_fingerprint(weight)?;
+        let fingerprint = self.fingerprints.of(call.layer, weight)?;
         let mut cache = self.programmed.lock().unwrap_or_else(|e| e.into_inner());
         // A chip read on another device (a CPU and a GPU model sharing one technology) is programmed anew there.
         let here = |p: &&Programmed| p.weights.device().same_device(weight.device());
@@ -162,6 +165,13 @@ impl Reram {
 }
 
 impl Simulator for Reram {
+    fn begin_forward(&self, layers: &[(&str, &Tensor)], training: bool) -> Result<()> {
+        if training {
+            return Ok(()); // training programs every forward afresh: no chip cache to check
+        }
+        self.fingerprints.prefetch(layers)
+    }
+
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
         if !x.device().is_cpu() {
             return self.matmul_on_device(x, weight, call);

@@ -32,6 +32,13 @@ pub trait Simulator: Send + Sync + Debug {
     /// return NaN or Inf for finite inputs.
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor>;
 
+    /// Called at the start of every model forward with the mapped layers (name, master weight `[N, K]`) it
+    /// may compute, so that per-layer checks can run for all of them at once (the chip caches' weight
+    /// fingerprints: one GPU synchronisation per forward instead of one per layer). The default does nothing.
+    fn begin_forward(&self, _layers: &[(&str, &Tensor)], _training: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// AIHWKIT-style hardware-aware training (PIM_MODELS.md §6, second bullet): the training forward together
     /// with the perturbed weights it used and where it clipped, for a backward through them. `None` (the
     /// default): the technology trains with the straight-through estimator on the clean weights (§6, first

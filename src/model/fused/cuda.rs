@@ -204,3 +204,67 @@ pub fn heads(x: (&CudaStorage, &Layout), bshd: [usize; 4], scale: f32, merge: bo
     unsafe { l.launch(cfg) }.w()?;
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }
+
+/// One block per row (up to 2^20 blocks, striding).
+fn row_blocks(rows: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (rows.clamp(1, 1 << 20) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// The contiguous u32 elements of an argument.
+fn input_ids<'a>(storage: &'a CudaStorage, layout: &Layout, op: &str) -> Result<CudaView<'a, u32>> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(storage.as_cuda_slice::<u32>()?.slice(start..end)),
+        None => bail!("{op}: the ids have to be contiguous"),
+    }
+}
+
+/// The rows of `table` `[vocab, dim]` at `ids`, `[count, dim]`.
+pub fn embedding(table: (&CudaStorage, &Layout), ids: (&CudaStorage, &Layout)) -> Result<CudaStorage> {
+    let dev = table.0.device().clone();
+    let (vocab, dim) = table.1.shape().dims2()?;
+    let (ts, is) = (input(table.0, table.1, "embedding")?, input_ids(ids.0, ids.1, "embedding")?);
+    let count = is.len();
+    let mut out = alloc(&dev, count * dim)?;
+    if count == 0 || dim == 0 {
+        return Ok(CudaStorage::wrap_cuda_slice(out, dev));
+    }
+    let f = dev.get_or_load_custom_func("model_embedding", MODULE, PTX)?;
+    let (count_arg, dim_arg, vocab_arg) = (count as i64, dim as i32, vocab as i64);
+    let mut l = f.builder();
+    l.arg(&ts).arg(&is).arg(&mut out).arg(&count_arg).arg(&dim_arg).arg(&vocab_arg);
+    unsafe { l.launch(row_blocks(count)) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}
+
+/// The lookup's backward: the table gradient `[vocab, dim]` from `grad` `[count, dim]` at `ids`. The ids
+/// come back to the host to be grouped (embedding.rs `segments`): a synchronisation, once per table.
+pub fn embedding_grad(grad: (&CudaStorage, &Layout), ids: (&CudaStorage, &Layout), vocab: usize, op: &str) -> Result<CudaStorage> {
+    let dev = grad.0.device().clone();
+    let (_, dim) = grad.1.shape().dims2()?;
+    let (gs, is) = (input(grad.0, grad.1, op)?, input_ids(ids.0, ids.1, op)?);
+    let host_ids = dev.clone_dtoh(&is)?;
+    if let Some(id) = host_ids.iter().find(|&&id| id as usize >= vocab) {
+        bail!("{op}: id {id} is outside the table of {vocab} rows")
+    }
+    let mut out = dev.alloc_zeros::<f32>(vocab * dim)?;
+    if host_ids.is_empty() || dim == 0 {
+        return Ok(CudaStorage::wrap_cuda_slice(out, dev));
+    }
+    let s = super::embedding::segments(&host_ids);
+    let (positions, starts) = (dev.clone_htod(&s.positions)?, dev.clone_htod(&s.segment_starts)?);
+    let (occurring, id_segments) = (dev.clone_htod(&s.ids)?, dev.clone_htod(&s.id_segments)?);
+    let segments = s.segment_starts.len() - 1;
+    let mut partial = alloc(&dev, segments * dim)?;
+    let dim_arg = dim as i32;
+    let f = dev.get_or_load_custom_func("model_embedding_grad_segments", MODULE, PTX)?;
+    let segments_arg = segments as i64;
+    let mut l = f.builder();
+    l.arg(&gs).arg(&dim_arg).arg(&positions).arg(&starts).arg(&segments_arg).arg(&mut partial);
+    unsafe { l.launch(row_blocks(segments)) }.w()?;
+    let f = dev.get_or_load_custom_func("model_embedding_grad_rows", MODULE, PTX)?;
+    let count_arg = s.ids.len() as i64;
+    let mut l = f.builder();
+    l.arg(&partial).arg(&dim_arg).arg(&occurring).arg(&id_segments).arg(&count_arg).arg(&mut out);
+    unsafe { l.launch(row_blocks(s.ids.len())) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}

@@ -213,3 +213,37 @@ extern "C" __global__ void model_heads(const float* in, float* out, long long ro
         }
     }
 }
+
+// Embedding lookup (fused/embedding.rs): out[i, :] = table[ids[i], :]; an id outside the table gives zeros
+// (the CPU side rejects it). Blocks stride over rows, threads over a row's columns.
+extern "C" __global__ void model_embedding(const float* table, const unsigned int* ids, float* out, long long count, int dim,
+                                           long long vocab) {
+    for (long long i = blockIdx.x; i < count; i += gridDim.x) {
+        long long id = ids[i];
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) out[i * dim + c] = id < vocab ? table[id * dim + c] : 0.0f;
+    }
+}
+
+// The lookup's backward, step 1: partial[s, :] = the sum, in order, of grad's rows at the positions of
+// segment s (positions[starts[s]..starts[s + 1]]). One block per segment, threads over columns.
+extern "C" __global__ void model_embedding_grad_segments(const float* grad, int dim, const unsigned int* positions,
+                                                         const unsigned int* starts, long long segments, float* partial) {
+    for (long long s = blockIdx.x; s < segments; s += gridDim.x)
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            float acc = 0.0f;
+            for (unsigned int p = starts[s]; p < starts[s + 1]; p++) acc += grad[(long long)positions[p] * dim + c];
+            partial[s * dim + c] = acc;
+        }
+}
+
+// Step 2: out[ids[u], :] = the sum, in order, of id u's segments (id_segments[u]..id_segments[u + 1]);
+// the rows of ids that do not occur stay as they are (zero).
+extern "C" __global__ void model_embedding_grad_rows(const float* partial, int dim, const unsigned int* ids,
+                                                     const unsigned int* id_segments, long long count, float* out) {
+    for (long long u = blockIdx.x; u < count; u += gridDim.x)
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            float acc = 0.0f;
+            for (unsigned int s = id_segments[u]; s < id_segments[u + 1]; s++) acc += partial[(long long)s * dim + c];
+            out[(long long)ids[u] * dim + c] = acc;
+        }
+}

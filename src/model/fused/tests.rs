@@ -158,6 +158,35 @@ fn head_split_and_merge_are_candles_transposes_with_their_gradients() {
 }
 
 #[test]
+fn the_embedding_lookup_is_candles_index_select_with_its_gradient() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let (vocab, dim) = (50, 9);
+    let table = Var::from_tensor(&randn(&mut rng, &[vocab, dim], 1.0, 0.0)).unwrap();
+    // Id 7 occurs 70 times (three segments of at most 32 positions); some ids never occur.
+    let ids: Vec<u32> = (0..120u32).map(|i| if i % 12 < 7 { 7 } else { rng.random_range(0..vocab as u32) }).collect();
+    let ids = Tensor::from_vec(ids, (4, 30), &Device::Cpu).unwrap();
+    let dy = randn(&mut rng, &[4, 30, dim], 1.0, 0.0);
+    let lookup = |f: &dyn Fn(&Tensor) -> Result<Tensor>| {
+        let y = f(table.as_tensor()).unwrap();
+        let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, grads.get(table.as_tensor()).expect("the table gets a gradient").clone())
+    };
+    let (y, g) = lookup(&|t| embedding(t, &ids));
+    let (y_ref, g_ref) = lookup(&|t| t.index_select(&ids.flatten_all()?, 0)?.reshape((4, 30, dim)));
+    assert_close("lookup", &y, &y_ref, 0.0);
+    // The same sums in another order (segments of 32): equal to f32 rounding.
+    assert_close("lookup gradient", &g, &g_ref, 1e-5);
+
+    let s = embedding::segments(&[5, 2, 5, 5]);
+    assert_eq!((s.positions, s.segment_starts, s.ids, s.id_segments), (vec![1, 0, 2, 3], vec![0, 1, 4], vec![2, 5], vec![0, 1, 2]));
+    let heavy = embedding::segments(&[0; 70]);
+    assert_eq!((heavy.segment_starts, heavy.id_segments), (vec![0, 32, 64, 70], vec![0, 3]));
+
+    let err = embedding(table.as_tensor(), &Tensor::new(&[3u32, 50], &Device::Cpu).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("id 50 is outside the table of 50 rows"), "{err}");
+}
+
+#[test]
 fn softmax_of_an_all_negative_infinity_row_is_zero_not_nan() {
     let x = Tensor::new(&[[f32::NEG_INFINITY; 5], [0.0, 1.0, f32::NEG_INFINITY, 2.0, 3.0]], &Device::Cpu).unwrap();
     let y: Vec<Vec<f32>> = softmax_last_dim(&x).unwrap().to_vec2().unwrap();

@@ -28,20 +28,34 @@ fn view<'a>(slice: &'a CudaSlice<f32>, layout: &Layout) -> CudaView<'a, f32> {
     slice.slice(layout.start_offset()..layout.start_offset() + layout.shape().elem_count())
 }
 
-pub fn quantize_groups(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 5], format: [i32; 4]) -> Result<()> {
+/// `src` (contiguous) quantized into a new storage.
+pub fn quantize_groups(src: &CudaStorage, layout: &Layout, dims: [usize; 5], format: [i32; 4]) -> Result<CudaStorage> {
     let [rows, k, cs, group_rows, rps] = dims;
     let [format, e_bits, m_bits, bits] = format;
-    let dev = storage.device().clone();
+    let dev = src.device().clone();
     let tasks = (rows.div_ceil(rps) * rps.div_ceil(group_rows) * k.div_ceil(cs)) as u64;
-    let x = storage.as_cuda_slice_mut::<f32>()?;
-    let mut x = x.slice_mut(layout.start_offset()..layout.start_offset() + rows * k);
+    let x = view(src.as_cuda_slice::<f32>()?, layout);
+    // Safety: the kernel writes every element (each (group, chunk) task its own).
+    let mut out = unsafe { dev.alloc::<f32>(rows * k) }?;
     let f = dev.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
     let (rows, k, cs, group_rows, rps) = (rows as i32, k as i32, cs as i32, group_rows as i32, rps as i32);
     let no_norms = 0u64; // a null `norms` pointer
     let mut b = f.builder();
-    b.arg(&mut x).arg(&rows).arg(&k).arg(&cs).arg(&group_rows).arg(&rps).arg(&format).arg(&e_bits).arg(&m_bits).arg(&bits).arg(&no_norms);
+    b.arg(&x)
+        .arg(&mut out)
+        .arg(&rows)
+        .arg(&k)
+        .arg(&cs)
+        .arg(&group_rows)
+        .arg(&rps)
+        .arg(&format)
+        .arg(&e_bits)
+        .arg(&m_bits)
+        .arg(&bits)
+        .arg(&no_norms);
     unsafe { b.launch(warp_tasks(tasks)) }.w()?;
-    Ok(())
+    drop(b);
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }
 
 pub fn relative_noise(acc: &mut CudaStorage, la: &Layout, y: &CudaStorage, ly: &Layout, sigma: f32, key: PhiloxKey) -> Result<()> {
@@ -106,13 +120,23 @@ pub fn reram_program(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 3
     let dev = storage.device().clone();
     let w = storage.as_cuda_slice_mut::<f32>()?;
     let mut w = w.slice_mut(layout.start_offset()..layout.start_offset() + n * k);
+    if n == 0 || k == 0 {
+        return Ok(());
+    }
+    let tiles = n.div_ceil(cs) * k.div_ceil(cs);
+    // Safety: pim_tile_max writes every tile's entry.
+    let mut tmax = unsafe { dev.alloc::<f32>(tiles) }?;
+    let (n_arg, k_arg, cs_arg) = (n as i32, k as i32, cs as i32);
+    let f = dev.get_or_load_custom_func("pim_tile_max", MODULE, PTX)?;
+    let mut b = f.builder();
+    b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&mut tmax);
+    unsafe { b.launch(LaunchConfig { grid_dim: (tiles as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
     let f = dev.get_or_load_custom_func("pim_reram_program", MODULE, PTX)?;
-    let blocks = (n.div_ceil(cs) * k.div_ceil(cs)).max(1) as u32;
-    let (n, k, cs) = (n as i32, k as i32, cs as i32);
     let [d, a] = keys;
     let mut b = f.builder();
-    b.arg(&mut w).arg(&n).arg(&k).arg(&cs).arg(&levels).arg(&sigma_dev).arg(&sigma_add);
+    b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&tmax).arg(&levels).arg(&sigma_dev).arg(&sigma_add);
     b.arg(&d.key[0]).arg(&d.key[1]).arg(&d.stream).arg(&a.key[0]).arg(&a.key[1]).arg(&a.stream);
-    unsafe { b.launch(LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
+    let grid = (k.div_ceil(THREADS as usize) as u32, n.min(2048) as u32, 1);
+    unsafe { b.launch(LaunchConfig { grid_dim: grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
     Ok(())
 }

@@ -82,7 +82,7 @@ __device__ __forceinline__ float grid_apply(const Grid& g, float v) {
 // sequence of `rps` rows, consecutive runs of `group_rows` rows (1: a scale per token or weight row; cs: the
 // block scale, or a weight tile). One warp per (group, chunk). `norms` [groups, chunks] gets the factor that
 // turns the output back into input units (NCB DAC: max + 1e-9; else 1); may be null.
-extern "C" __global__ void pim_quantize_groups(float* x, int rows, int k, int cs, int group_rows, int rps, int format,
+extern "C" __global__ void pim_quantize_groups(const float* src, float* x, int rows, int k, int cs, int group_rows, int rps, int format,
                                                int e_bits, int m_bits, int bits, float* norms) {
     int chunks = (k + cs - 1) / cs;
     int groups_per_seq = (rps + group_rows - 1) / group_rows;
@@ -104,13 +104,13 @@ extern "C" __global__ void pim_quantize_groups(float* x, int rows, int k, int cs
     // Rows in turn, the lanes along a row: coalesced, and no division per element.
     float m = 0.0f;
     for (int r = r0; r < r1; r++)
-        for (int j = lane; j < width; j += WARP) m = fmaxf(m, fabsf(x[(long long)r * k + c0 + j]));
+        for (int j = lane; j < width; j += WARP) m = fmaxf(m, fabsf(src[(long long)r * k + c0 + j]));
     m = warp_max(m);
     Grid g = make_grid(format, e_bits, m_bits, bits, m);
     for (int r = r0; r < r1; r++)
         for (int j = lane; j < width; j += WARP) {
-            float* v = &x[(long long)r * k + c0 + j];
-            *v = grid_apply(g, *v);
+            long long i = (long long)r * k + c0 + j;
+            x[i] = grid_apply(g, src[i]);
         }
     if (norms != nullptr && lane == 0) norms[group * chunks + chunk] = (format == 3 || format == 4) ? m + 1e-9f : 1.0f;
 }
@@ -123,6 +123,18 @@ __device__ __forceinline__ float normal_at(uint32_t key0, uint32_t key1, uint32_
     float u1 = ((float)(r.x >> 8) + 1.0f) * (1.0f / 16777216.0f);
     float u2 = (float)(r.y >> 8) * (1.0f / 16777216.0f);
     return sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+}
+
+// Four standard normals from one Philox block (Box-Muller on (x, y) and on (z, w)): a quarter of the Philox
+// work of four `normal_at`s, for the kernels whose draws no CPU code reproduces. `counter` names the block.
+__device__ __forceinline__ float4 normal4_at(uint32_t key0, uint32_t key1, uint32_t stream, long long counter) {
+    uint4 r = philox(make_uint4((uint32_t)counter, (uint32_t)(counter >> 32), stream, 0x5eed4u), make_uint2(key0, key1));
+    float a = sqrtf(-2.0f * logf(((float)(r.x >> 8) + 1.0f) * (1.0f / 16777216.0f)));
+    float b = sqrtf(-2.0f * logf(((float)(r.z >> 8) + 1.0f) * (1.0f / 16777216.0f)));
+    float s0, c0, s1, c1;
+    sincospif(2.0f * ((float)(r.y >> 8) * (1.0f / 16777216.0f)), &s0, &c0);
+    sincospif(2.0f * ((float)(r.w >> 8) * (1.0f / 16777216.0f)), &s1, &c1);
+    return make_float4(a * c0, a * s0, b * c1, b * s1);
 }
 
 // out[i] = N(0, 1) draw i of the stream.
@@ -182,12 +194,20 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
     return z ^ (z >> 31);
 }
 
+// Summed per block before the one atomic add of each block: an atomic per warp on the one address
+// serialised (60 µs for a 3072 × 768 weight on an H100).
 extern "C" __global__ void pim_fingerprint_sum(const float* w, long long n, unsigned long long* sum) {
+    __shared__ unsigned long long warps[32];
     unsigned long long local = 0;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         local += mix64(((unsigned long long)__float_as_uint(w[i]) << 32) ^ (unsigned long long)i);
     for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
-    if (threadIdx.x % WARP == 0) atomicAdd(sum, local);
+    if (threadIdx.x % WARP == 0) warps[threadIdx.x / WARP] = local;
+    __syncthreads();
+    if (threadIdx.x >= WARP) return;
+    local = threadIdx.x < blockDim.x / WARP ? warps[threadIdx.x] : 0ull;
+    for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
+    if (threadIdx.x == 0) atomicAdd(sum, local);
 }
 
 // ---- PCM with AIHWKIT's model (src/pim/pcm_aihwkit): the per-call read and the forward IO of one tile. ----
@@ -209,15 +229,16 @@ __device__ __forceinline__ float pcm_read_one(float g_p, float nu, float log_dri
 }
 
 // chip.rs `Chip::read`: normalised weights wc[i] = (G+ − G−)/g_max at a drift time, from the programmed planes
-// pairs = [g+ | g− | ν+ | ν−] (n each); read-noise draws 2i and 2i+1 of the stream.
+// pairs = [g+ | g− | ν+ | ν−] (n each); read noise from Philox block i of the stream.
 extern "C" __global__ void pim_pcm_read(const float* pairs, float* wc, long long n, float log_drift, float read_sigma_factor,
                                         float g_max, uint32_t key0, uint32_t key1, uint32_t stream) {
     float inv_g = 1.0f / g_max;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         float xp = 0.0f, xn = 0.0f;
         if (read_sigma_factor > 0.0f) {
-            xp = normal_at(key0, key1, stream, 2 * i);
-            xn = normal_at(key0, key1, stream, 2 * i + 1);
+            float4 z = normal4_at(key0, key1, stream, i);
+            xp = z.x;
+            xn = z.y;
         }
         float gp = pcm_read_one(pairs[i], pairs[2 * n + i], log_drift, read_sigma_factor, g_max, xp);
         float gn = pcm_read_one(pairs[n + i], pairs[3 * n + i], log_drift, read_sigma_factor, g_max, xn);
@@ -247,48 +268,86 @@ extern "C" __global__ void pim_pcm_dac(const float* x, int rows, int k, int k0, 
     for (int j = lane; j < kt; j += WARP) xq[row * kt + j] = s > 0.0f ? io_quantize(xr[j] / s / red, inp_step, 1.0f) : 0.0f;
 }
 
-// io.rs `finalize` and the write-out of `tile`, for the rows still pending (in the `first` round: every row
-// with a non-zero input scale): output noise (draw (round·rows + row)·nt + i), the ADC, and the saturation
-// test. A saturated row with `may_retry` stays pending (pending[row] = 1) for the next round; every other row
-// leaves (pending[row] = 0): out[row, n0 + i] += (y·red·scale)·factor[i] (saturating), pass[row, n0 + i] = 0
-// where the ADC clipped (pass may be null). y [local rows, nt] is overwritten; local row j is row row_map[j]
+// io.rs `finalize` and the write-out of `tile`, for all the tiles of input chunk `c` at once: y [local rows, n] is
+// that chunk's product with every row tile (tiles of `tw` outputs; tile t of the chunk is tile t·chunks + c of
+// the layer). One warp per (local row, tile), for the (row, tile)s still pending (in the `first` round: every
+// row with a non-zero input scale): output noise (from Philox block (round·rows + row)·n + o for columns o..o+3), the ADC, and the
+// saturation test. A saturated (row, tile) with `may_retry` stays pending (pending[tile][row] = 1) for the next
+// round; every other one leaves (pending = 0): out[row, o] += (y·red·scale)·factor[o] (saturating), and
+// pass[row, o] = 0 where the ADC clipped (pass may be null). y is overwritten; local row j is row row_map[j]
 // of the layer (j itself when row_map is null).
-extern "C" __global__ void pim_pcm_finalize(float* y, int local_rows, int rows, const uint32_t* row_map, int nt,
-                                            uint32_t* pending, int first, const float* scale, float* out, int n, int n0,
-                                            float* pass, const float* factor, float red, int may_retry, float out_noise,
-                                            float out_step, float out_bound, uint32_t key0, uint32_t key1, uint32_t stream,
-                                            int round) {
-    long long local = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (local >= local_rows) return;
+extern "C" __global__ void pim_pcm_finalize(float* y, int local_rows, int rows, const uint32_t* row_map, int n, int tw,
+                                            int chunks, int c, uint32_t* pending, int first, const float* scale,
+                                            float* out, float* pass, const float* factor, float red, int may_retry,
+                                            float out_noise, float out_step, float out_bound, uint32_t key0,
+                                            uint32_t key1, uint32_t stream, int round) {
+    WarpTile w;
+    if (!warp_tile(local_rows, n, tw, &w)) return;
+    int lane = w.lane, o0 = w.o0, o1 = w.o1;
+    long long local = w.row;
     long long row = row_map ? (long long)row_map[local] : local;
-    int lane = threadIdx.x % WARP;
-    bool live = first ? scale[row] > 0.0f : pending[row] != 0u;
+    uint32_t* flag = &pending[(long long)(w.tile * chunks + c) * rows + row];
+    bool live = first ? scale[row] > 0.0f : *flag != 0u;
     if (!live) {
-        if (first && lane == 0) pending[row] = 0u;
+        if (first && lane == 0) *flag = 0u;
         return;
     }
-    float* yr = y + local * nt;
+    float* yr = y + local * n;
     int saturated = 0;
-    for (int i = lane; i < nt; i += WARP) {
-        float v = yr[i];
-        if (out_noise > 0.0f) v += out_noise * normal_at(key0, key1, stream, ((long long)round * rows + row) * nt + i);
-        float q = io_quantize(v, out_step, INFINITY);
-        saturated |= fabsf(q) > out_bound;
-        yr[i] = clampf(q, -out_bound, out_bound);
+    // Four consecutive outputs per lane: one Philox block of noise for the four.
+    for (int o4 = o0 + 4 * lane; o4 < o1; o4 += 4 * WARP) {
+        float4 z = out_noise > 0.0f ? normal4_at(key0, key1, stream, ((long long)round * rows + row) * n + o4) : make_float4(0, 0, 0, 0);
+        float zs[4] = {z.x, z.y, z.z, z.w};
+        for (int e = 0; e < 4 && o4 + e < o1; e++) {
+            float v = yr[o4 + e];
+            if (out_noise > 0.0f) v += out_noise * zs[e];
+            float q = io_quantize(v, out_step, INFINITY);
+            saturated |= fabsf(q) > out_bound;
+            yr[o4 + e] = clampf(q, -out_bound, out_bound);
+        }
     }
     saturated = __any_sync(0xffffffffu, saturated);
     if (may_retry && saturated) {
-        if (lane == 0) pending[row] = 1u;
+        if (lane == 0) *flag = 1u;
         return;
     }
     float s = scale[row];
-    for (int i = lane; i < nt; i += WARP) {
-        float v = clampf(yr[i] * red * s, -FLT_MAX, FLT_MAX);
-        float* o = &out[row * n + n0 + i];
-        *o = clampf(*o + clampf(v * factor[i], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
-        if (pass) pass[row * n + n0 + i] = fabsf(yr[i]) >= out_bound ? 0.0f : 1.0f;
+    for (int o = o0 + lane; o < o1; o += WARP) {
+        float v = clampf(yr[o] * red * s, -FLT_MAX, FLT_MAX);
+        float* dst = &out[row * n + o];
+        *dst = clampf(*dst + clampf(v * factor[o], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
+        if (pass) pass[row * n + o] = fabsf(yr[o]) >= out_bound ? 0.0f : 1.0f;
     }
-    if (lane == 0) pending[row] = 0u;
+    if (lane == 0) *flag = 0u;
+}
+
+// hwa.rs's tile weights for a training forward, written chunk-major (chunk c, columns k0..k0+kt, is the
+// [n, kt] matrix at offset n·k0). Per output row j and chunk c: the scale s = max |w| over the row's chunk
+// columns (per_row) or over its tile's (tiles of `tr` rows; rmax holds the row maxima, pim_pcm_row_max);
+// wn = w/s (w where s = 0) plus noise·ξ in a tile with a non-zero weight; used = wn·s; factor[c·n + j] = s.
+// Noise draw i is that of wn's index i. One warp per (row, chunk).
+extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int tr, int tc, int chunks, const float* rmax,
+                                               int per_row, float noise, uint32_t key0, uint32_t key1, uint32_t stream,
+                                               float* wn, float* used, float* factor) {
+    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (task >= (long long)n * chunks) return;
+    int lane = threadIdx.x % WARP;
+    int j = (int)(task / chunks), c = (int)(task % chunks);
+    int r0 = (j / tr) * tr, r1 = min(r0 + tr, n);
+    float tile_max = 0.0f;
+    for (int r = r0 + lane; r < r1; r += WARP) tile_max = fmaxf(tile_max, rmax[(long long)r * chunks + c]);
+    tile_max = warp_max(tile_max);
+    float s = per_row ? rmax[(long long)j * chunks + c] : tile_max;
+    int k0 = c * tc, kt = min(tc, k - k0);
+    const float* wr = w + (long long)j * k + k0;
+    long long base = (long long)n * k0 + (long long)j * kt;
+    for (int b = lane; b < kt; b += WARP) {
+        float v = s > 0.0f ? wr[b] / s : wr[b];
+        if (noise > 0.0f && tile_max > 0.0f) v += noise * normal_at(key0, key1, stream, base + b);
+        wn[base + b] = v;
+        used[base + b] = v * s;
+    }
+    if (lane == 0) factor[(long long)c * n + j] = s;
 }
 
 // ---- The post-update clip and remap of hardware-aware training (pcm_aihwkit/remap.rs), in fixed-order
@@ -384,25 +443,38 @@ extern "C" __global__ void pim_pcm_clip_apply(float* w, long long total, int k, 
 
 // ---- ReRAM programming for training (reram.rs `program`, re-drawn on every training forward). ----
 
-// w [n, k] in place, one block per (row tile of cs rows, K-chunk of cs columns) with max |w| = m: levels
-// (if > 0) v ← rint(v / m · L) / L · m, device variation v += σ_dev · m · ξ (draw i of key d), both only in
-// a tile with m > 0; then everywhere the additive weight noise v += σ_add · ξ' (draw i of key a). 256 threads.
-extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, float levels, float sigma_dev, float sigma_add,
-                                             uint32_t d0, uint32_t d1, uint32_t ds, uint32_t a0, uint32_t a1, uint32_t as) {
+// tmax[tile] = max |w| over a tile of w [n, k] (row tiles of cs rows × K-chunks of cs columns, numbered
+// row-major). One block per tile, 256 threads.
+extern "C" __global__ void pim_tile_max(const float* w, int n, int k, int cs, float* tmax) {
     __shared__ float warp_maxes[8];
     int chunks = (k + cs - 1) / cs;
     int r0 = (blockIdx.x / chunks) * cs, r1 = min(r0 + cs, n);
-    int c0 = (blockIdx.x % chunks) * cs, c1 = min(c0 + cs, k), width = c1 - c0;
-    long long count = (long long)(r1 - r0) * width;
+    int c0 = (blockIdx.x % chunks) * cs, c1 = min(c0 + cs, k);
     float m = 0.0f;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x) m = fmaxf(m, fabsf(w[(long long)(r0 + i / width) * k + c0 + i % width]));
+    for (int r = r0; r < r1; r++)
+        for (int c = c0 + threadIdx.x; c < c1; c += blockDim.x) m = fmaxf(m, fabsf(w[(long long)r * k + c]));
     m = warp_max(m);
     if (threadIdx.x % WARP == 0) warp_maxes[threadIdx.x / WARP] = m;
     __syncthreads();
-    m = 0.0f;
+    if (threadIdx.x != 0) return;
     for (int j = 0; j < (int)(blockDim.x / WARP); j++) m = fmaxf(m, warp_maxes[j]);
-    for (long long i = threadIdx.x; i < count; i += blockDim.x) {
-        long long at = (long long)(r0 + i / width) * k + c0 + i % width;
+    tmax[blockIdx.x] = m;
+}
+
+// w [n, k] in place, with each tile's max |w| = m from pim_tile_max: levels (if > 0)
+// v ← rint(v / m · L) / L · m, device variation v += σ_dev · m · ξ (draw i of key d), both only in a tile with
+// m > 0; then everywhere the additive weight noise v += σ_add · ξ' (draw i of key a). Blocks stride over
+// rows (blockIdx.y) and a row's columns (blockIdx.x): enough blocks to fill the GPU, where one block per tile
+// left most of it idle.
+extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, const float* tmax, float levels, float sigma_dev,
+                                             float sigma_add, uint32_t d0, uint32_t d1, uint32_t ds, uint32_t a0,
+                                             uint32_t a1, uint32_t as) {
+    int chunks = (k + cs - 1) / cs;
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= k) return;
+    for (int r = blockIdx.y; r < n; r += gridDim.y) {
+        long long at = (long long)r * k + c;
+        float m = tmax[(r / cs) * chunks + c / cs];
         float v = w[at];
         if (m > 0.0f) {
             if (levels > 0.0f) v = rintf(v / m * levels) / levels * m;

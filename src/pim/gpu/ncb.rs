@@ -31,11 +31,12 @@ impl Groups {
 pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Tensor)> {
     let (rows, k) = x.dims2()?;
     let chunks = k.div_ceil(groups.cs);
-    let xq = x.contiguous()?.copy()?;
+    let x = x.contiguous()?;
+    let xq = Tensor::zeros((rows, k), DType::F32, x.device())?;
     let norms = Tensor::ones(groups.count(rows) * chunks, DType::F32, x.device())?;
-    let f = device(x)?.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
-    let ((xs, xl), (ns, nl)) = (xq.storage_and_layout(), norms.storage_and_layout());
-    let (xv, nv) = (view::<f32>(&xs, xl)?, view::<f32>(&ns, nl)?);
+    let f = device(&x)?.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
+    let ((xs, xl), (qs, ql), (ns, nl)) = (x.storage_and_layout(), xq.storage_and_layout(), norms.storage_and_layout());
+    let (xv, qv, nv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ns, nl)?);
     let (format, b) = match bits {
         Some(b) => (3i32, b as i32),
         None => (4, 0),
@@ -43,10 +44,10 @@ pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Ten
     let a = [rows as i32, k as i32, groups.cs as i32, groups.group_rows as i32, groups.sequence_rows as i32, 0];
     let tasks = (groups.count(rows) * chunks) as u64;
     let mut l = f.builder();
-    l.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&format).arg(&a[5]).arg(&a[5]).arg(&b).arg(&nv);
+    l.arg(&xv).arg(&qv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&format).arg(&a[5]).arg(&a[5]).arg(&b).arg(&nv);
     unsafe { l.launch(warp_tasks(tasks)) }.w()?;
     drop(l);
-    drop((xs, ns));
+    drop((xs, qs, ns));
     Ok((xq, norms))
 }
 

@@ -55,8 +55,15 @@ pub struct Dac {
 /// Columns `k0..k0+kt` of `x` `[rows, k]` through the DAC at reduction `red`, `[rows, kt]`. With `measure`,
 /// first sets `scale` `[rows]` to each row's input scale (0 for an all-zero row); otherwise reads it.
 pub fn dac(x: &Tensor, k0: usize, kt: usize, scale: &Tensor, measure: bool, dac: Dac, red: f32) -> Result<Tensor> {
+    let xq = Tensor::zeros((x.dim(0)?, kt), DType::F32, x.device())?;
+    dac_into(x, k0, kt, scale, measure, dac, red, &xq)?;
+    Ok(xq)
+}
+
+/// [`dac`] into `xq` `[rows, kt]` (contiguous; a view of a larger tensor is fine).
+#[allow(clippy::too_many_arguments)]
+pub fn dac_into(x: &Tensor, k0: usize, kt: usize, scale: &Tensor, measure: bool, dac: Dac, red: f32, xq: &Tensor) -> Result<()> {
     let (rows, k) = x.dims2()?;
-    let xq = Tensor::zeros((rows, kt), DType::F32, x.device())?;
     let f = device(x)?.get_or_load_custom_func("pim_pcm_dac", MODULE, PTX)?;
     let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
     let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
@@ -64,9 +71,7 @@ pub fn dac(x: &Tensor, k0: usize, kt: usize, scale: &Tensor, measure: bool, dac:
     let mut b = f.builder();
     b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&qv).arg(&sv).arg(&a[4]).arg(&a[5]).arg(&dac.inp_step).arg(&red);
     unsafe { b.launch(warp_rows(rows)) }.w()?;
-    drop(b);
-    drop((xs, qs, ss));
-    Ok(xq)
+    Ok(())
 }
 
 /// The output converter of one tile and round.
@@ -77,19 +82,18 @@ pub struct Adc {
     pub out_bound: f32,
 }
 
-/// Where a tile's finished rows go: `out` `[rows, n]` from column `n0`, with `factor` `[nt]` per output; and
-/// optionally the ADC pass mask `pass` `[rows, n]`.
+/// Where a chunk's finished rows go: `out` `[rows, n]`, with `factor` `[n]` per output; and optionally the
+/// ADC pass mask `pass` `[rows, n]`.
 pub struct Sink<'a> {
     pub out: &'a Tensor,
-    pub n0: usize,
     pub factor: &'a Tensor,
     pub pass: Option<&'a Tensor>,
 }
 
 /// Which rows of the layer a round computes.
 pub struct Rows<'a> {
-    /// The pending flags of all the layer's rows (`[rows]` u32): set by round 0 (`first`) for the rows that
-    /// saturated, cleared by later rounds as rows finish.
+    /// The pending flags of the layer's (tile, row)s (`[tiles, rows]` u32, tile = row tile · chunks + chunk):
+    /// set by round 0 (`first`) where a row saturated, cleared by later rounds as rows finish.
     pub pending: &'a Tensor,
     pub first: bool,
     /// The input scale of each of the layer's rows (`[rows]`).
@@ -98,12 +102,30 @@ pub struct Rows<'a> {
     pub map: Option<&'a Tensor>,
 }
 
-/// One round of a tile: `y` `[local rows, nt]` (overwritten) through noise and ADC for the rows still
-/// pending; rows that saturate while `may_retry` stay pending.
-pub fn finalize(y: &Tensor, rows: &Rows, sink: &Sink, adc: Adc, red: f32, may_retry: bool, key: PhiloxKey, round: u32) -> Result<()> {
-    let (local_rows, nt) = y.dims2()?;
-    let all_rows = rows.pending.dims1()?;
-    let (_, n) = sink.out.dims2()?;
+/// Which of the layer's `chunks` input chunks a product is of, and the width of its tiles' output spans.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkTiles {
+    pub chunk: usize,
+    pub chunks: usize,
+    pub tile_width: usize,
+}
+
+/// One round of an input chunk's tiles: `y` `[local rows, n]` (overwritten) through noise and ADC for the
+/// (row, tile)s still pending; those that saturate while `may_retry` stay pending.
+#[allow(clippy::too_many_arguments)]
+pub fn finalize(
+    y: &Tensor,
+    rows: &Rows,
+    sink: &Sink,
+    tiles: ChunkTiles,
+    adc: Adc,
+    red: f32,
+    may_retry: bool,
+    key: PhiloxKey,
+    round: u32,
+) -> Result<()> {
+    let (local_rows, n) = y.dims2()?;
+    let (_, all_rows) = rows.pending.dims2()?;
     let f = device(y)?.get_or_load_custom_func("pim_pcm_finalize", MODULE, PTX)?;
     let ((ys, yl), (ps, pl), (ss, sl)) = (y.storage_and_layout(), rows.pending.storage_and_layout(), rows.scale.storage_and_layout());
     let ((os, ol), (fs, fl)) = (sink.out.storage_and_layout(), sink.factor.storage_and_layout());
@@ -114,21 +136,68 @@ pub fn finalize(y: &Tensor, rows: &Rows, sink: &Sink, adc: Adc, red: f32, may_re
     let map_view = map.as_ref().map(|(s, l)| view::<u32>(s, l)).transpose()?;
     let pass_view = pass.as_ref().map(|(s, l)| view::<f32>(s, l)).transpose()?;
     let null = 0u64;
-    let a = [local_rows as i32, all_rows as i32, nt as i32, rows.first as i32, n as i32, sink.n0 as i32, may_retry as i32, round as i32];
+    let tile_width = tiles.tile_width.max(1);
+    let a = [local_rows as i32, all_rows as i32, n as i32, tile_width as i32, tiles.chunks as i32, tiles.chunk as i32];
+    let (first, may_retry, round) = (rows.first as i32, may_retry as i32, round as i32);
     let mut b = f.builder();
     b.arg(&yv).arg(&a[0]).arg(&a[1]);
     match &map_view {
         Some(v) => b.arg(v),
         None => b.arg(&null),
     };
-    b.arg(&a[2]).arg(&pv).arg(&a[3]).arg(&sv).arg(&ov).arg(&a[4]).arg(&a[5]);
+    b.arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&a[5]).arg(&pv).arg(&first).arg(&sv).arg(&ov);
     match &pass_view {
         Some(v) => b.arg(v),
         None => b.arg(&null),
     };
-    b.arg(&fv).arg(&red).arg(&a[6]).arg(&adc.out_noise).arg(&adc.out_step).arg(&adc.out_bound);
-    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&a[7]);
-    unsafe { b.launch(warp_rows(local_rows)) }.w()?;
+    b.arg(&fv).arg(&red).arg(&may_retry).arg(&adc.out_noise).arg(&adc.out_step).arg(&adc.out_bound);
+    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&round);
+    unsafe { b.launch(super::cuda::warp_tasks((local_rows * n.div_ceil(tile_width)) as u64)) }.w()?;
+    Ok(())
+}
+
+/// The weights of a hardware-aware training forward (hwa.rs) from the master weight `w` `[n, k]`, tiles of
+/// `core_size` (0: the whole layer), chunk-major (chunk c is the `[n, kt]` matrix at offset `n·k0`): the
+/// normalised weights with weight noise `noise`·ξ from `key`, the weights the forward used (normalised ×
+/// scale), and each row's scale per chunk, `[chunks, n]`.
+pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key: PhiloxKey) -> Result<(Tensor, Tensor, Tensor)> {
+    let (n, k) = w.dims2()?;
+    let w = w.to_dtype(DType::F32)?.contiguous()?;
+    let (tr, tc) = if core_size == 0 { (n.max(1), k.max(1)) } else { (core_size, core_size) };
+    let chunks = k.div_ceil(tc);
+    let dev = w.device();
+    let (wn, used) = (Tensor::zeros(n * k, DType::F32, dev)?, Tensor::zeros(n * k, DType::F32, dev)?);
+    let factor = Tensor::zeros((chunks, n), DType::F32, dev)?;
+    if n == 0 || k == 0 {
+        return Ok((wn, used, factor));
+    }
+    let rmax = Tensor::zeros(n * chunks, DType::F32, dev)?;
+    let cuda_dev = device(&w)?;
+    let ((ws, wl), (ms, ml)) = (w.storage_and_layout(), rmax.storage_and_layout());
+    let ((ns, nl), (us, ul), (fs, fl)) = (wn.storage_and_layout(), used.storage_and_layout(), factor.storage_and_layout());
+    let (wv, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&ms, ml)?);
+    let (nv, uv, fv) = (view::<f32>(&ns, nl)?, view::<f32>(&us, ul)?, view::<f32>(&fs, fl)?);
+    let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, per_row as i32];
+    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv)?;
+    let f = cuda_dev.get_or_load_custom_func("pim_pcm_hwa_weights", MODULE, PTX)?;
+    let mut b = f.builder();
+    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&noise);
+    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&nv).arg(&uv).arg(&fv);
+    unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
+    drop(b);
+    drop((ws, ms, ns, us, fs));
+    Ok((wn, used, factor))
+}
+
+/// `rmax[row · chunks + c]` = max |w| over the columns of tile column `c` (`tc` wide) of each row of `w`
+/// `[n, k]`.
+fn row_max(dev: &CudaDevice, w: &CudaView<f32>, dims: [usize; 4], rmax: &CudaView<f32>) -> Result<()> {
+    let [n, k, tc, chunks] = dims;
+    let a = [n as i32, k as i32, tc as i32, chunks as i32];
+    let f = dev.get_or_load_custom_func("pim_pcm_row_max", MODULE, PTX)?;
+    let mut b = f.builder();
+    b.arg(w).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(rmax);
+    unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
     Ok(())
 }
 
@@ -155,10 +224,7 @@ pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<T
     let (ov, mv, pv, bv) = (view::<f32>(&os, ol)?, view::<f32>(&ms, ml)?, view::<f64>(&ps, pl)?, view::<f32>(&bs, bl)?);
     let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, SLAB as i32, tiles as i32, slabs as i32];
     let total = (n * k) as i64;
-    let f = cuda_dev.get_or_load_custom_func("pim_pcm_row_max", MODULE, PTX)?;
-    let mut b = f.builder();
-    b.arg(&ov).arg(&a[0]).arg(&a[1]).arg(&a[3]).arg(&a[4]).arg(&mv);
-    unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
+    row_max(&cuda_dev, &ov, [n, k, tc, chunks], &mv)?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_stats", MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&ov).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&pv);

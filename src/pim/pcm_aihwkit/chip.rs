@@ -74,6 +74,26 @@ impl Tiling {
     pub fn tile_rows(&self) -> usize {
         self.tiles.last().map_or(0, |t| t.row_off + t.nt)
     }
+
+    /// The output width of a row tile (the last may be narrower).
+    #[cfg(any(feature = "cuda", test))]
+    pub fn tile_width(&self) -> usize {
+        self.tiles.first().map_or(1, |t| t.nt)
+    }
+
+    /// Per-device values in tile order rearranged chunk-major: chunk `ki` becomes the `[n, kt]` matrix at
+    /// offset `n·k0`, so one GEMM multiplies an input chunk with all of its tiles.
+    #[cfg(any(feature = "cuda", test))]
+    pub fn chunk_major(&self, tile_order: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; tile_order.len()];
+        for t in &self.tiles {
+            for a in 0..t.nt {
+                let (src, dst) = (t.off + a * t.kt, self.n * t.k0 + (t.n0 + a) * t.kt);
+                out[dst..dst + t.kt].copy_from_slice(&tile_order[src..src + t.kt]);
+            }
+        }
+        out
+    }
 }
 
 /// The programmed state of one differential pair.

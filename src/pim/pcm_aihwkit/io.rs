@@ -120,7 +120,15 @@ impl Io {
     /// management reduction (still in units of the normalised weights `wc`, `[nt, kt]`).
     /// With `pass` (`[rows, nt]`), also marks each output that left the ADC clipped at the bound with 0
     /// (hardware-aware training gives those no gradient).
-    pub fn tile(&self, chunk: &Chunk, wc: &Tensor, wc_abs: Option<&Tensor>, nt: usize, noise: TileNoise, mut pass: Option<&mut [f32]>) -> Result<Vec<f32>> {
+    pub fn tile(
+        &self,
+        chunk: &Chunk,
+        wc: &Tensor,
+        wc_abs: Option<&Tensor>,
+        nt: usize,
+        noise: TileNoise,
+        mut pass: Option<&mut [f32]>,
+    ) -> Result<Vec<f32>> {
         let kt = chunk.kt;
         let mut out = vec![0.0f32; chunk.rows * nt];
         let mut todo: Vec<(usize, f32)> = (0..chunk.rows).filter(|&r| chunk.scale[r] > 0.0).map(|r| (r, 1.0)).collect();

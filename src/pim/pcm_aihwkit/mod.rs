@@ -51,6 +51,8 @@ pub struct PcmAihwkit {
     /// The chips' planes on a GPU, per layer.
     #[cfg(feature = "cuda")]
     device_chips: Mutex<HashMap<String, device::DeviceChip>>,
+    /// The fingerprints of the master weights, measured for a whole forward at once on a GPU.
+    fingerprints: super::gpu::Fingerprints,
 }
 
 impl PcmAihwkit {
@@ -102,6 +104,7 @@ impl PcmAihwkit {
             chips: Mutex::new(HashMap::new()),
             #[cfg(feature = "cuda")]
             device_chips: Mutex::new(HashMap::new()),
+            fingerprints: super::gpu::Fingerprints::default(),
         }
     }
 
@@ -185,6 +188,13 @@ impl PcmAihwkit {
 }
 
 impl Simulator for PcmAihwkit {
+    fn begin_forward(&self, layers: &[(&str, &Tensor)], training: bool) -> Result<()> {
+        if training {
+            return Ok(()); // hardware-aware training reads no programmed chip
+        }
+        self.fingerprints.prefetch(layers)
+    }
+
     fn matmul(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<Tensor> {
         let (rows, k) = x.dims2()?;
         let (n, kw) = weight.dims2()?;

@@ -356,3 +356,22 @@ fn the_post_update_clips_through_the_simulator() {
     assert!(c == direct, "the simulator applies clip_and_remap with its core size and clip-sigma");
     assert!(c.iter().zip(&w).all(|(a, b)| a.abs() <= b.abs() && (a == b || a.signum() == b.signum())));
 }
+
+#[test]
+fn chunk_major_order_puts_each_input_chunk_of_all_tiles_in_one_matrix() {
+    // Edge tiles on both axes (n = 5, k = 7, tiles of 3), and the whole layer on one tile.
+    for (cs, width) in [(3, 3), (0, 5)] {
+        let tiling = Tiling::new(5, 7, cs);
+        assert_eq!(tiling.tile_width(), width);
+        let weight = |j: usize, col: usize| (j * 100 + col) as f32;
+        let tile_order: Vec<f32> =
+            tiling.tiles.iter().flat_map(|t| (0..t.nt).flat_map(move |a| (0..t.kt).map(move |b| weight(t.n0 + a, t.k0 + b)))).collect();
+        let chunked = tiling.chunk_major(&tile_order);
+        for &(k0, kt) in &tiling.chunks {
+            for j in 0..5 {
+                let row = &chunked[5 * k0 + j * kt..][..kt];
+                assert_eq!(row, (k0..k0 + kt).map(|col| weight(j, col)).collect::<Vec<_>>(), "cs {cs}, chunk at {k0}, row {j}");
+            }
+        }
+    }
+}
