@@ -16,7 +16,9 @@ fn main() {
     for (source, _) in KERNELS {
         println!("cargo:rerun-if-changed={source}");
     }
-    println!("cargo:rerun-if-changed=src/pim/gpu/philox.cuh");
+    for header in ["philox.cuh", "pcm_aihwkit.cuh", "pcm_ncb.cuh"] {
+        println!("cargo:rerun-if-changed=src/pim/gpu/{header}");
+    }
     println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;

@@ -119,6 +119,40 @@ fn tech(kind: PimKind, specs: &'static [pimsweep::sweep::params::ParamSpec], ove
     Technology::new(kind, &p).unwrap()
 }
 
+/// The strided cuBLAS products the PCM tiles and their training backward use, against candle's matmul at odd
+/// sizes: every K-chunk's product (the last chunk narrower), and a·b and aᵀ·b written into columns of a wider
+/// output.
+#[test]
+fn strided_products_are_candles_matmul() {
+    use gpu::gemm::{Product, Strided, chunk_products, products};
+    let gpu = gpu_device();
+    let (m, n, k) = (37, 29, 70);
+    let on_gpu = |t: Tensor| t.to_device(&gpu).unwrap();
+    let (a, b) = (on_gpu(randn(m, k, 31, 1.0)), on_gpu(randn(n, k, 32, 1.0)));
+    let chunks = Tensor::zeros((3, m, n), DType::F32, &gpu).unwrap();
+    chunk_products(&a, &b, false, 32, &chunks).unwrap();
+    for (c, (k0, kt)) in [(0, 32), (32, 32), (64, 6)].into_iter().enumerate() {
+        let part = |t: &Tensor| t.narrow(1, k0, kt).unwrap().contiguous().unwrap();
+        let expected = flat(&part(&a).matmul(&part(&b).t().unwrap()).unwrap());
+        let diff = rel_max_diff(&flat(&chunks.get(c).unwrap()), &expected);
+        assert!(diff < 1e-5, "chunk {c}: {diff}");
+    }
+    let (bt, at) = (on_gpu(randn(k, n, 33, 1.0)), on_gpu(randn(k, m, 34, 1.0)));
+    let wide = n + 5;
+    let cases = [(Product::AB, &a, &bt, a.matmul(&bt).unwrap()), (Product::AtB, &at, &bt, at.t().unwrap().matmul(&bt).unwrap())];
+    for (product, x, y, expected) in cases {
+        let out = Tensor::zeros((m, wide), DType::F32, &gpu).unwrap();
+        let (xs, ys) = (Strided { data: x, offset: 0, ld: x.dim(1).unwrap(), stride: 0 }, Strided { data: y, offset: 0, ld: n, stride: 0 });
+        products(product, xs, ys, Strided { data: &out, offset: 3, ld: wide, stride: 0 }, (m, n, k), 1).unwrap();
+        let diff = rel_max_diff(&flat(&out.narrow(1, 3, n).unwrap()), &flat(&expected));
+        assert!(diff < 1e-5, "{product:?}: {diff}");
+        let outside = flat(&Tensor::cat(&[out.narrow(1, 0, 3).unwrap(), out.narrow(1, 3 + n, 2).unwrap()], 1).unwrap());
+        assert!(outside.iter().all(|&v| v == 0.0), "{product:?} wrote outside its columns");
+    }
+    let too_wide = Strided { data: &a, offset: 0, ld: k, stride: 0 };
+    assert!(products(Product::ABt, too_wide, too_wide, Strided { data: &chunks, offset: 0, ld: n, stride: 0 }, (m, n + 1, k), 1).is_err());
+}
+
 /// Every technology, noise off: one layer at odd shapes, 3-D input, CPU and GPU within GEMM rounding (and
 /// converter steps where a rounding boundary falls between the two sums).
 #[test]

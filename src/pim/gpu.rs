@@ -19,6 +19,8 @@ use super::tiling::{Geometry, InputScale};
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
+pub mod gemm;
+#[cfg(feature = "cuda")]
 pub mod ncb;
 #[cfg(feature = "cuda")]
 pub mod pcm;

@@ -81,6 +81,10 @@ impl CustomOp2 for Passthrough {
             let dw = want_dw.then(|| grad.t()?.matmul(x)).transpose()?;
             return Ok((dx, dw));
         };
+        #[cfg(feature = "cuda")]
+        if grad.device().is_cuda() && [x.dtype(), weight.dtype(), grad.dtype()].iter().all(|&d| d == candle_core::DType::F32) {
+            return hardware_aware_on_device(&grad, &x.contiguous()?, weight.dims2()?, chunks, (want_dx, want_dw));
+        }
         let (mut dx, mut dw) = (Vec::new(), Vec::new());
         for c in chunks {
             let g = (&grad * &c.pass)?;
@@ -101,4 +105,33 @@ impl CustomOp2 for Passthrough {
         };
         Ok((join(dx)?, join(dw)?))
     }
+}
+
+/// The hardware-aware backward on a GPU: each chunk's two products go straight into its columns of the full
+/// gradients (cuBLAS on strided operands), with no copies of x's chunks and no concatenation.
+#[cfg(feature = "cuda")]
+fn hardware_aware_on_device(
+    grad: &Tensor,
+    x: &Tensor,
+    (n, k): (usize, usize),
+    chunks: &[HwaChunk],
+    (want_dx, want_dw): (bool, bool),
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    use crate::pim::gpu::gemm::{Product, Strided, products};
+    let rows = grad.dim(0)?;
+    let zeros = |shape: (usize, usize)| Tensor::zeros(shape, candle_core::DType::F32, grad.device());
+    let (dx, dw) = (want_dx.then(|| zeros((rows, k))).transpose()?, want_dw.then(|| zeros((n, k))).transpose()?);
+    fn at(data: &Tensor, offset: usize, ld: usize) -> Strided<'_> {
+        Strided { data, offset, ld, stride: 0 }
+    }
+    for c in chunks {
+        let g = (grad * &c.pass)?;
+        if let Some(dx) = &dx {
+            products(Product::AB, at(&g, 0, n), at(&c.weight, 0, c.kt), at(dx, c.k0, k), (rows, c.kt, n), 1)?;
+        }
+        if let Some(dw) = &dw {
+            products(Product::AtB, at(&g, 0, n), at(x, c.k0, k), at(dw, c.k0, k), (n, c.kt, rows), 1)?;
+        }
+    }
+    Ok((dx, dw))
 }

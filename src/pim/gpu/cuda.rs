@@ -18,6 +18,24 @@ pub(super) fn warp_tasks(tasks: u64) -> LaunchConfig {
     LaunchConfig { grid_dim: (tasks.div_ceil(WARPS).max(1) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// How pim_quantize_groups runs `tasks` (group, K-chunk) tasks of `group_rows` rows each (at most): a warp per
+/// task of one row, a block per task of several. The kernel's `block_tasks` argument and the launch.
+pub(super) fn group_tasks(tasks: u64, group_rows: usize) -> (i32, LaunchConfig) {
+    if group_rows > 1 {
+        // 16 warps: the loads of many rows in flight at once.
+        (1, LaunchConfig { grid_dim: (tasks.max(1) as u32, 1, 1), block_dim: (2 * THREADS, 1, 1), shared_mem_bytes: 0 })
+    } else {
+        (0, warp_tasks(tasks))
+    }
+}
+
+/// The launch of pim_tile_max over `tiles` tiles of `tile_rows` rows: a block per slab of its rows.
+pub(super) fn tile_max_launch(tiles: usize, tile_rows: usize) -> LaunchConfig {
+    /// kernels.cu `TILE_MAX_SLAB`.
+    const SLAB: usize = 16;
+    LaunchConfig { grid_dim: (tiles as u32, tile_rows.div_ceil(SLAB).max(1) as u32, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+}
+
 /// A grid-stride loop over `n` elements.
 pub(super) fn elements(n: usize) -> LaunchConfig {
     let blocks = (n as u64).div_ceil(THREADS as u64).clamp(1, 65_535 * 8) as u32;
@@ -40,6 +58,7 @@ pub fn quantize_groups(src: &CudaStorage, layout: &Layout, dims: [usize; 5], for
     let f = dev.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
     let (rows, k, cs, group_rows, rps) = (rows as i32, k as i32, cs as i32, group_rows as i32, rps as i32);
     let no_norms = 0u64; // a null `norms` pointer
+    let (block_tasks, launch) = group_tasks(tasks, group_rows.min(rps) as usize);
     let mut b = f.builder();
     b.arg(&x)
         .arg(&mut out)
@@ -52,8 +71,9 @@ pub fn quantize_groups(src: &CudaStorage, layout: &Layout, dims: [usize; 5], for
         .arg(&e_bits)
         .arg(&m_bits)
         .arg(&bits)
-        .arg(&no_norms);
-    unsafe { b.launch(warp_tasks(tasks)) }.w()?;
+        .arg(&no_norms)
+        .arg(&block_tasks);
+    unsafe { b.launch(launch) }.w()?;
     drop(b);
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }
@@ -124,13 +144,12 @@ pub fn reram_program(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 3
         return Ok(());
     }
     let tiles = n.div_ceil(cs) * k.div_ceil(cs);
-    // Safety: pim_tile_max writes every tile's entry.
-    let mut tmax = unsafe { dev.alloc::<f32>(tiles) }?;
+    let mut tmax = dev.alloc_zeros::<f32>(tiles)?;
     let (n_arg, k_arg, cs_arg) = (n as i32, k as i32, cs as i32);
     let f = dev.get_or_load_custom_func("pim_tile_max", MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&mut tmax);
-    unsafe { b.launch(LaunchConfig { grid_dim: (tiles as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
+    unsafe { b.launch(tile_max_launch(tiles, cs.min(n))) }.w()?;
     let f = dev.get_or_load_custom_func("pim_reram_program", MODULE, PTX)?;
     let [d, a] = keys;
     let mut b = f.builder();

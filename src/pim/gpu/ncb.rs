@@ -1,15 +1,15 @@
 //! NewComputeBench's PCM tile on a GPU (kernels.cu `pim_ncb_*`, pcm_ncb.rs for the numerics): the DAC with
-//! its per-group input norms, the programming of one forward call, and the output step over all K-chunks.
-//! Like gpu/pcm.rs, these launch on the storages of tensors made for the call, since two of the kernels write
-//! two outputs.
+//! its per-group input norms, the programming of one forward call, every K-chunk's tile products, and the
+//! output step over all K-chunks. Like gpu/pcm.rs, these launch on the storages of tensors made for the call,
+//! since two of the kernels write two outputs.
 
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::{DType, Result, Tensor};
 
 use super::PhiloxKey;
-use super::cuda::{MODULE, PTX, THREADS, warp_tasks};
-use super::pcm::{device, view};
+use super::cuda::{MODULE, PTX, THREADS, group_tasks, tile_max_launch, warp_tasks};
+use super::pcm::{device, uninit, view};
 
 /// How the DAC groups a layer input `[rows, K]`: runs of `group_rows` rows within each sequence of
 /// `sequence_rows` rows share one scale per K-chunk (1 and 1: per token).
@@ -32,7 +32,8 @@ pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Ten
     let (rows, k) = x.dims2()?;
     let chunks = k.div_ceil(groups.cs);
     let x = x.contiguous()?;
-    let xq = Tensor::zeros((rows, k), DType::F32, x.device())?;
+    // Safety: the kernel writes every element, each (group, chunk) task its own.
+    let xq = unsafe { uninit::<f32>(&device(&x)?, (rows, k)) }?;
     let norms = Tensor::ones(groups.count(rows) * chunks, DType::F32, x.device())?;
     let f = device(&x)?.get_or_load_custom_func("pim_quantize_groups", MODULE, PTX)?;
     let ((xs, xl), (qs, ql), (ns, nl)) = (x.storage_and_layout(), xq.storage_and_layout(), norms.storage_and_layout());
@@ -43,9 +44,11 @@ pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Ten
     };
     let a = [rows as i32, k as i32, groups.cs as i32, groups.group_rows as i32, groups.sequence_rows as i32, 0];
     let tasks = (groups.count(rows) * chunks) as u64;
+    let (block_tasks, launch) = group_tasks(tasks, groups.group_rows.min(groups.sequence_rows));
     let mut l = f.builder();
     l.arg(&xv).arg(&qv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&format).arg(&a[5]).arg(&a[5]).arg(&b).arg(&nv);
-    unsafe { l.launch(warp_tasks(tasks)) }.w()?;
+    l.arg(&block_tasks);
+    unsafe { l.launch(launch) }.w()?;
     drop(l);
     drop((xs, qs, ns));
     Ok((xq, norms))
@@ -55,36 +58,53 @@ pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Ten
 /// `noise_scale`·σ·ξ programming noise from `noise` when given), and each tile's de-scale `w_max/g_max`
 /// `[row tiles × K-chunks]`.
 pub fn program(w: &Tensor, cs: usize, g_max: f32, noise: Option<(f32, PhiloxKey)>) -> Result<(Tensor, Tensor)> {
-    /// Tile rows each block programs, at most: enough blocks to fill the GPU on a layer of a few tiles.
-    const ROWS_PER_BLOCK: usize = 16;
     let (n, k) = w.dims2()?;
-    let blocks = n.div_ceil(cs) * k.div_ceil(cs);
-    let wp = w.to_dtype(DType::F32)?.contiguous()?.copy()?;
-    let scales = Tensor::ones(blocks, DType::F32, w.device())?;
-    if blocks == 0 {
-        return Ok((wp, scales));
+    let tiles = n.div_ceil(cs) * k.div_ceil(cs);
+    let w = w.to_dtype(DType::F32)?.contiguous()?;
+    let scales = Tensor::ones(tiles, DType::F32, w.device())?;
+    if tiles == 0 {
+        return Ok((Tensor::zeros((n, k), DType::F32, w.device())?, scales));
     }
-    let f = device(w)?.get_or_load_custom_func("pim_ncb_program", MODULE, PTX)?;
-    let ((ws, wl), (ss, sl)) = (wp.storage_and_layout(), scales.storage_and_layout());
-    let (wv, sv) = (view::<f32>(&ws, wl)?, view::<f32>(&ss, sl)?);
-    let (scale, key) = noise.unwrap_or((0.0, PhiloxKey { key: [0; 2], stream: 0 }));
+    let dev = device(&w)?;
+    // Safety: pim_ncb_program writes every weight.
+    let wp = unsafe { uninit::<f32>(&dev, (n, k)) }?;
+    let tmax = Tensor::zeros(tiles, DType::F32, w.device())?;
+    let ((ws, wl), (ps, pl)) = (w.storage_and_layout(), wp.storage_and_layout());
+    let ((ms, ml), (ss, sl)) = (tmax.storage_and_layout(), scales.storage_and_layout());
+    let (wv, pv, mv, sv) = (view::<f32>(&ws, wl)?, view::<f32>(&ps, pl)?, view::<f32>(&ms, ml)?, view::<f32>(&ss, sl)?);
     let a = [n as i32, k as i32, cs as i32];
+    let f = dev.get_or_load_custom_func("pim_tile_max", MODULE, PTX)?;
     let mut l = f.builder();
-    l.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&g_max).arg(&scale).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&sv);
-    let grid = (blocks as u32, cs.min(n).div_ceil(ROWS_PER_BLOCK) as u32, 1);
+    l.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&mv);
+    unsafe { l.launch(tile_max_launch(tiles, cs.min(n))) }.w()?;
+    drop(l);
+    let (scale, key) = noise.unwrap_or((0.0, PhiloxKey { key: [0; 2], stream: 0 }));
+    let f = dev.get_or_load_custom_func("pim_ncb_program", MODULE, PTX)?;
+    let mut l = f.builder();
+    l.arg(&wv).arg(&pv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&mv).arg(&g_max).arg(&scale);
+    l.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&sv);
+    // A thread per four columns.
+    let grid = (k.div_ceil(4 * THREADS as usize) as u32, n.min(2048) as u32, 1);
     unsafe { l.launch(LaunchConfig { grid_dim: grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
     drop(l);
-    drop((ws, ss));
+    drop((ws, ps, ms, ss));
     Ok((wp, scales))
 }
 
-/// `t` `[rows, k]` as its K-chunks `[chunks, rows, cs]`, the last one padded with zeros: the layout of one
-/// batched product for all chunks.
-pub fn chunked(t: &Tensor, cs: usize) -> Result<Tensor> {
-    let (rows, k) = t.dims2()?;
+/// Every K-chunk's product of `x` `[rows, k]` with `w` `[n, k]` (chunks of `cs` columns; a narrower last
+/// chunk is as if padded with zeros): `[chunks, rows, n]`, straight from the row-major operands.
+pub fn chunk_products(x: &Tensor, w: &Tensor, cs: usize) -> Result<Tensor> {
+    let (rows, k) = x.dims2()?;
+    let n = w.dim(0)?;
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
     let chunks = k.div_ceil(cs);
-    let padded = if chunks * cs > k { t.pad_with_zeros(1, 0, chunks * cs - k)? } else { t.clone() };
-    padded.reshape((rows, chunks, cs))?.transpose(0, 1)?.contiguous()
+    if rows == 0 || n == 0 || k == 0 {
+        return Tensor::zeros((chunks, rows, n), DType::F32, x.device());
+    }
+    // Safety: the products write every element.
+    let out = unsafe { uninit::<f32>(&device(&x)?, (chunks, rows, n)) }?;
+    super::gemm::chunk_products(&x, &w, false, cs, &out)?;
+    Ok(out)
 }
 
 /// The optional analog terms of the outputs, each `[chunks, rows, n]`: read noise (the variance `x_a²·|w_p|`

@@ -1,12 +1,14 @@
 //! The AIHWKIT PCM tile's per-call work on a GPU (kernels.cu `pim_pcm_*`): the chip read at a drift time,
-//! the DAC of an input chunk, and the output converter with bound management. These launch on the storages
-//! of tensors the caller made for the call (contiguous, on one GPU): several of them are written by one
-//! kernel, which candle's one-output custom ops cannot express.
+//! and a layer's tiles through the IO model (the DAC of every input chunk, one batched GEMM, the output
+//! converters with bound management); the weights of a hardware-aware training forward and the post-update
+//! clip. These launch on the storages of tensors the caller made for the call (contiguous, on one GPU):
+//! several of them are written by one kernel, which candle's one-output custom ops cannot express.
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{CudaView, DeviceRepr, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
-use candle_core::{DType, Layout, Result, Storage, Tensor, bail};
+use candle_core::op::BackpropOp;
+use candle_core::{CudaStorage, DType, Layout, Result, Shape, Storage, Tensor, bail};
 
 use super::PhiloxKey;
 use super::cuda::{MODULE, PTX, THREADS, WARPS, elements};
@@ -29,132 +31,179 @@ pub(super) fn device(t: &Tensor) -> Result<CudaDevice> {
     Ok(s.device().clone())
 }
 
-/// The normalised weights `wc` `[n]` a read at a drift time sees, from the planes `[4, n]` (g+, g−, ν+, ν−);
-/// read noise from `key` when `read_sigma_factor > 0`.
-pub fn read(pairs: &Tensor, log_drift: f32, read_sigma_factor: f32, g_max: f32, key: PhiloxKey) -> Result<Tensor> {
-    let n = pairs.elem_count() / 4;
-    let wc = Tensor::zeros(n, DType::F32, pairs.device())?;
-    let f = device(pairs)?.get_or_load_custom_func("pim_pcm_read", MODULE, PTX)?;
-    let ((ps, pl), (ws, wl)) = (pairs.storage_and_layout(), wc.storage_and_layout());
-    let (p, w) = (view::<f32>(&ps, pl)?, view::<f32>(&ws, wl)?);
+/// Each device's drifted conductances and read-noise deviations at a drift time, `[4, n]` (g_d+, g_d−, σ+,
+/// σ−), from the programmed planes `[4, n]` (g+, g−, ν+, ν−): what every read at that time shares.
+pub fn drift(planes: &Tensor, log_drift: f32, read_sigma_factor: f32, g_max: f32) -> Result<Tensor> {
+    let n = planes.elem_count() / 4;
+    let dev = device(planes)?;
+    // Safety: the kernel writes all 4·n elements.
+    let drifted = unsafe { uninit::<f32>(&dev, planes.shape().clone()) }?;
+    let f = dev.get_or_load_custom_func("pim_pcm_drift", MODULE, PTX)?;
+    let ((ps, pl), (ds, dl)) = (planes.storage_and_layout(), drifted.storage_and_layout());
+    let (p, d) = (view::<f32>(&ps, pl)?, view::<f32>(&ds, dl)?);
     let len = n as i64;
     let mut b = f.builder();
-    b.arg(&p).arg(&w).arg(&len).arg(&log_drift).arg(&read_sigma_factor).arg(&g_max).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    b.arg(&p).arg(&d).arg(&len).arg(&log_drift).arg(&read_sigma_factor).arg(&g_max);
     unsafe { b.launch(elements(n)) }.w()?;
-    drop((ps, ws));
+    drop(b);
+    drop((ps, ds));
+    Ok(drifted)
+}
+
+/// The normalised weights `wc` `[n]` of one read from the drifted planes ([`drift`]), with read noise from
+/// `key` when `noisy`.
+pub fn read(drifted: &Tensor, noisy: bool, g_max: f32, key: PhiloxKey) -> Result<Tensor> {
+    let n = drifted.elem_count() / 4;
+    let dev = device(drifted)?;
+    // Safety: the kernel writes all n elements.
+    let wc = unsafe { uninit::<f32>(&dev, n) }?;
+    let f = dev.get_or_load_custom_func("pim_pcm_read", MODULE, PTX)?;
+    let ((ds, dl), (ws, wl)) = (drifted.storage_and_layout(), wc.storage_and_layout());
+    let (d, w) = (view::<f32>(&ds, dl)?, view::<f32>(&ws, wl)?);
+    let (len, noisy) = (n as i64, noisy as i32);
+    let mut b = f.builder();
+    b.arg(&d).arg(&w).arg(&len).arg(&noisy).arg(&g_max).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    unsafe { b.launch(elements(n.div_ceil(2))) }.w()?;
+    drop(b);
+    drop((ds, ws));
     Ok(wc)
 }
 
-/// The DAC settings of a chunk.
+/// A new tensor on `dev` that the caller's kernels write in full before anything reads it.
+///
+/// # Safety
+/// Every element must be written before it is read.
+pub(super) unsafe fn uninit<T: CudaDType + DeviceRepr>(dev: &CudaDevice, shape: impl Into<Shape>) -> Result<Tensor> {
+    let shape = shape.into();
+    let slice = unsafe { dev.alloc::<T>(shape.elem_count()) }?;
+    Ok(Tensor::from_storage(Storage::Cuda(CudaStorage::wrap_cuda_slice(slice, dev.clone())), shape, BackpropOp::none(), false))
+}
+
+/// The forward IO model of the tiles (pcm_aihwkit/io.rs): DAC, output noise, ADC, bound management.
 #[derive(Debug, Clone, Copy)]
-pub struct Dac {
+pub struct Io {
     pub abs_max: bool,
     pub inp_step: f32,
-}
-
-/// Columns `k0..k0+kt` of `x` `[rows, k]` through the DAC at reduction `red`, `[rows, kt]`. With `measure`,
-/// first sets `scale` `[rows]` to each row's input scale (0 for an all-zero row); otherwise reads it.
-pub fn dac(x: &Tensor, k0: usize, kt: usize, scale: &Tensor, measure: bool, dac: Dac, red: f32) -> Result<Tensor> {
-    let xq = Tensor::zeros((x.dim(0)?, kt), DType::F32, x.device())?;
-    dac_into(x, k0, kt, scale, measure, dac, red, &xq)?;
-    Ok(xq)
-}
-
-/// [`dac`] into `xq` `[rows, kt]` (contiguous; a view of a larger tensor is fine).
-#[allow(clippy::too_many_arguments)]
-pub fn dac_into(x: &Tensor, k0: usize, kt: usize, scale: &Tensor, measure: bool, dac: Dac, red: f32, xq: &Tensor) -> Result<()> {
-    let (rows, k) = x.dims2()?;
-    let f = device(x)?.get_or_load_custom_func("pim_pcm_dac", MODULE, PTX)?;
-    let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
-    let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
-    let a = [rows as i32, k as i32, k0 as i32, kt as i32, measure as i32, dac.abs_max as i32];
-    let mut b = f.builder();
-    b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&qv).arg(&sv).arg(&a[4]).arg(&a[5]).arg(&dac.inp_step).arg(&red);
-    unsafe { b.launch(warp_rows(rows)) }.w()?;
-    Ok(())
-}
-
-/// The output converter of one tile and round.
-#[derive(Debug, Clone, Copy)]
-pub struct Adc {
     pub out_noise: f32,
     pub out_step: f32,
     pub out_bound: f32,
+    pub iterative_bm: bool,
 }
 
-/// Where a chunk's finished rows go: `out` `[rows, n]`, with `factor` `[n]` per output; and optionally the
-/// ADC pass mask `pass` `[rows, n]`.
-pub struct Sink<'a> {
-    pub out: &'a Tensor,
-    pub factor: &'a Tensor,
-    pub pass: Option<&'a Tensor>,
-}
-
-/// Which rows of the layer a round computes.
-pub struct Rows<'a> {
-    /// The pending flags of the layer's (tile, row)s (`[tiles, rows]` u32, tile = row tile · chunks + chunk):
-    /// set by round 0 (`first`) where a row saturated, cleared by later rounds as rows finish.
-    pub pending: &'a Tensor,
-    pub first: bool,
-    /// The input scale of each of the layer's rows (`[rows]`).
-    pub scale: &'a Tensor,
-    /// The rows `y` holds (`[local rows]` u32), when not all of them in order.
-    pub map: Option<&'a Tensor>,
-}
-
-/// Which of the layer's `chunks` input chunks a product is of, and the width of its tiles' output spans.
+/// A layer's tiles: input chunks of `tc` columns (the last one possibly narrower), each cut into tiles of
+/// `tw` outputs.
 #[derive(Debug, Clone, Copy)]
-pub struct ChunkTiles {
-    pub chunk: usize,
-    pub chunks: usize,
-    pub tile_width: usize,
+pub struct Tiles {
+    pub tc: usize,
+    pub tw: usize,
 }
 
-/// One round of an input chunk's tiles: `y` `[local rows, n]` (overwritten) through noise and ADC for the
-/// (row, tile)s still pending; those that saturate while `may_retry` stay pending.
-#[allow(clippy::too_many_arguments)]
-pub fn finalize(
-    y: &Tensor,
-    rows: &Rows,
-    sink: &Sink,
-    tiles: ChunkTiles,
-    adc: Adc,
-    red: f32,
-    may_retry: bool,
+/// Threads per block of the bound-management kernel (kernels.cu `RETRY_THREADS`).
+const RETRY_THREADS: u32 = 512;
+
+/// Blocks of the bound-management kernel: it strides over a count only the GPU knows, so the grid is fixed;
+/// enough to fill an H100's or H200's 132 SMs twice.
+const RETRY_BLOCKS: u32 = 264;
+
+/// A layer's tiles through the IO model (io.rs `tile`, mod.rs `forward`): `x` `[rows, k]` (contiguous f32)
+/// through the DAC per (row, chunk); each chunk's product with its tiles of `wc` (chunk-major: chunk c the
+/// `[n, kt]` matrix at n·k0), in one batched GEMM; output noise, ADC and bound management per (row, tile);
+/// each tile's outputs times `factor` `[chunks, n]`, summed over the chunks: `[rows, n]`. Noise from `key`.
+/// With `with_pass`, also the ADC's pass mask of every chunk, `[chunks, rows, n]` (hardware-aware training).
+/// Bound management runs on the GPU from a list of the saturated (row, tile)s that only the GPU reads: no
+/// host round trip.
+pub fn tiles_forward(
+    x: &Tensor,
+    wc: &Tensor,
+    factor: &Tensor,
+    tiles: Tiles,
+    io: Io,
     key: PhiloxKey,
-    round: u32,
-) -> Result<()> {
-    let (local_rows, n) = y.dims2()?;
-    let (_, all_rows) = rows.pending.dims2()?;
-    let f = device(y)?.get_or_load_custom_func("pim_pcm_finalize", MODULE, PTX)?;
-    let ((ys, yl), (ps, pl), (ss, sl)) = (y.storage_and_layout(), rows.pending.storage_and_layout(), rows.scale.storage_and_layout());
-    let ((os, ol), (fs, fl)) = (sink.out.storage_and_layout(), sink.factor.storage_and_layout());
-    let (yv, pv, sv) = (view::<f32>(&ys, yl)?, view::<u32>(&ps, pl)?, view::<f32>(&ss, sl)?);
-    let (ov, fv) = (view::<f32>(&os, ol)?, view::<f32>(&fs, fl)?);
-    // The optional arguments: views where given, else the kernel's null pointers.
-    let (map, pass) = (rows.map.map(|t| t.storage_and_layout()), sink.pass.map(|t| t.storage_and_layout()));
-    let map_view = map.as_ref().map(|(s, l)| view::<u32>(s, l)).transpose()?;
-    let pass_view = pass.as_ref().map(|(s, l)| view::<f32>(s, l)).transpose()?;
-    let null = 0u64;
-    let tile_width = tiles.tile_width.max(1);
-    let a = [local_rows as i32, all_rows as i32, n as i32, tile_width as i32, tiles.chunks as i32, tiles.chunk as i32];
-    let (first, may_retry, round) = (rows.first as i32, may_retry as i32, round as i32);
-    let mut b = f.builder();
-    b.arg(&yv).arg(&a[0]).arg(&a[1]);
-    match &map_view {
-        Some(v) => b.arg(v),
-        None => b.arg(&null),
+    with_pass: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let (rows, k) = x.dims2()?;
+    let (chunks, n) = factor.dims2()?;
+    let Tiles { tc, tw } = tiles;
+    if chunks != k.div_ceil(tc) || wc.elem_count() != n * k || tw == 0 {
+        bail!("PCM tiles: x {:?}, weights {:?} and factors {:?} do not fit chunks of {tc}", x.shape(), wc.shape(), factor.shape());
+    }
+    let out = Tensor::zeros((rows, n), DType::F32, x.device())?;
+    if rows == 0 || n == 0 || k == 0 {
+        let pass = with_pass.then(|| Tensor::ones((chunks, rows, n), DType::F32, x.device())).transpose()?;
+        return Ok((out, pass));
+    }
+    let dev = device(x)?;
+    let row_tiles = n.div_ceil(tw);
+    // Safety: the DAC writes every element of xq and scale, the GEMMs every element of y, the finalize kernel
+    // every pending flag and, with the retries, every pass mask element; the retry list is read only up to
+    // the count the finalize kernel leaves.
+    let pass = with_pass.then(|| unsafe { uninit::<f32>(&dev, (chunks, rows, n)) }).transpose()?;
+    let (xq, scale, y, pending, items) = unsafe {
+        (
+            uninit::<f32>(&dev, (rows, k))?,
+            uninit::<f32>(&dev, chunks * rows)?,
+            uninit::<f32>(&dev, (chunks, rows, n))?,
+            uninit::<u32>(&dev, row_tiles * chunks * rows)?,
+            uninit::<u32>(&dev, rows * row_tiles)?,
+        )
     };
-    b.arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&a[5]).arg(&pv).arg(&first).arg(&sv).arg(&ov);
+    let count = Tensor::zeros(1, DType::U32, x.device())?;
+    {
+        let f = dev.get_or_load_custom_func("pim_pcm_dac", MODULE, PTX)?;
+        let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
+        let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
+        let a = [rows as i32, k as i32, tc as i32, chunks as i32, io.abs_max as i32];
+        let mut b = f.builder();
+        b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&qv).arg(&sv).arg(&a[4]).arg(&io.inp_step);
+        unsafe { b.launch(warp_rows(rows * chunks)) }.w()?;
+    }
+    super::gemm::chunk_products(&xq, wc, true, tc, &y)?;
+    let ((ys, yl), (fs, fl), (os, ol)) = (y.storage_and_layout(), factor.storage_and_layout(), out.storage_and_layout());
+    let ((ss, sl), (ps, pl)) = (scale.storage_and_layout(), pending.storage_and_layout());
+    let ((is, il), (cs, cl)) = (items.storage_and_layout(), count.storage_and_layout());
+    let (yv, fv, ov, sv) = (view::<f32>(&ys, yl)?, view::<f32>(&fs, fl)?, view::<f32>(&os, ol)?, view::<f32>(&ss, sl)?);
+    let (pv, iv, cv) = (view::<u32>(&ps, pl)?, view::<u32>(&is, il)?, view::<u32>(&cs, cl)?);
+    let pass_storage = pass.as_ref().map(|t| t.storage_and_layout());
+    let pass_view = pass_storage.as_ref().map(|(s, l)| view::<f32>(s, l)).transpose()?;
+    let null = 0u64;
+    let a = [rows as i32, n as i32, tw as i32, chunks as i32, io.iterative_bm as i32];
+    let f = dev.get_or_load_custom_func("pim_pcm_finalize", MODULE, PTX)?;
+    let mut b = f.builder();
+    b.arg(&yv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&sv).arg(&fv).arg(&ov);
     match &pass_view {
         Some(v) => b.arg(v),
         None => b.arg(&null),
     };
-    b.arg(&fv).arg(&red).arg(&may_retry).arg(&adc.out_noise).arg(&adc.out_step).arg(&adc.out_bound);
-    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&round);
-    unsafe { b.launch(super::cuda::warp_tasks((local_rows * n.div_ceil(tile_width)) as u64)) }.w()?;
-    Ok(())
+    b.arg(&pv).arg(&iv).arg(&cv).arg(&a[4]).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
+    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    unsafe { b.launch(super::cuda::warp_tasks((rows * row_tiles) as u64)) }.w()?;
+    drop(b);
+    if io.iterative_bm {
+        let ((xs, xl), (ws, wl)) = (x.storage_and_layout(), wc.storage_and_layout());
+        let (xv, wv) = (view::<f32>(&xs, xl)?, view::<f32>(&ws, wl)?);
+        let a = [rows as i32, k as i32, tc as i32, chunks as i32, n as i32, tw as i32];
+        let f = dev.get_or_load_custom_func("pim_pcm_retry", MODULE, PTX)?;
+        let mut b = f.builder();
+        b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&wv).arg(&a[4]).arg(&a[5]).arg(&sv).arg(&fv).arg(&yv).arg(&ov);
+        match &pass_view {
+            Some(v) => b.arg(v),
+            None => b.arg(&null),
+        };
+        b.arg(&pv).arg(&iv).arg(&cv).arg(&io.inp_step).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
+        b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+        let blocks = RETRY_BLOCKS.min((rows * row_tiles) as u32);
+        let shared = (tc.min(k) * std::mem::size_of::<f32>()) as u32;
+        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (RETRY_THREADS, 1, 1), shared_mem_bytes: shared };
+        unsafe { b.launch(cfg) }.w()?;
+    }
+    drop(pass_view);
+    drop(pass_storage);
+    drop((ys, fs, os, ss, ps, is, cs));
+    Ok((out, pass))
 }
+
+/// The largest chunk the bound-management kernel holds in shared memory (48 KiB, the default limit).
+pub const MAX_CHUNK: usize = 12 * 1024;
 
 /// The weights of a hardware-aware training forward (hwa.rs) from the master weight `w` `[n, k]`, tiles of
 /// `core_size` (0: the whole layer), chunk-major (chunk c is the `[n, kt]` matrix at offset `n·k0`): the

@@ -180,7 +180,7 @@ impl PcmAihwkit {
     /// The hardware-aware training forward where `x` is.
     fn hwa_forward(&self, x: &Tensor, weight: &Tensor, call: &TileCall) -> Result<super::simulator::HwaForward> {
         #[cfg(feature = "cuda")]
-        if x.device().is_cuda() && device::supported(self) {
+        if x.device().is_cuda() && device::supported(self, x.dim(1)?) {
             return self.hwa_forward_on_device(x, weight, call);
         }
         hwa::forward(self, x, weight, call)
@@ -205,7 +205,7 @@ impl Simulator for PcmAihwkit {
             return Ok(self.hwa_forward(x, weight, call)?.y);
         }
         #[cfg(feature = "cuda")]
-        if x.device().is_cuda() && device::supported(self) {
+        if x.device().is_cuda() && device::supported(self, k) {
             return self.forward_on_device(x, weight, call);
         }
         let out = self.forward(&host(x)?, rows, &host(weight)?, n, k, call)?;

@@ -1,13 +1,13 @@
 //! NewComputeBench's PCM tile composed of device ops (gpu/ncb.rs): how a GPU computes `PcmNcb::matmul`.
 //! The same steps as the host path: DAC with per-group norms, programming with fresh Philox noise per call,
-//! one batched cuBLAS product for all K-chunks' tiles, then noise terms, ADC and de-scale per (row, N-tile)
-//! in one kernel.
+//! one batched cuBLAS product for all K-chunks' tiles (on the row-major operands, no chunked copies), then
+//! noise terms, ADC and de-scale per (row, N-tile) in one kernel.
 
 use candle_core::{Result, Tensor};
 
 use super::{IR_GAMMA, PcmNcb, STREAM_OUT, STREAM_PROG, STREAM_READ};
 use crate::pim::gpu::PhiloxKey;
-use crate::pim::gpu::ncb::{self, Groups, Scales, Terms, chunked};
+use crate::pim::gpu::ncb::{self, Groups, Scales, Terms};
 use crate::pim::simulator::TileCall;
 use crate::pim::tiling::{Geometry, InputScale};
 
@@ -25,20 +25,19 @@ impl PcmNcb {
         let noise = (self.programming_noise && self.prog_noise_scale > 0.0)
             .then(|| (self.prog_noise_scale, PhiloxKey::new(call.noise, STREAM_PROG)));
         let (wp, w_scales) = ncb::program(weight, cs, self.g_max, noise)?;
-        // Chunk-major operands: one batched product gives every tile's partial sums, [chunks, rows, n].
-        let (xc, wc) = (chunked(&xq, cs)?, chunked(&wp, cs)?);
-        let product = |a: &Tensor, b: &Tensor| a.matmul(&b.t()?);
-        let r = product(&xc, &wc)?;
-        let abs_w = if self.read_noise || self.ir_drop { Some(wc.abs()?) } else { None };
+        // Every chunk's tile products straight from the row-major operands, [chunks, rows, n].
+        let r = ncb::chunk_products(&xq, &wp, cs)?;
+        let abs_w = if self.read_noise || self.ir_drop { Some(wp.abs()?) } else { None };
         let read_var = match &abs_w {
-            Some(aw) if self.read_noise => Some(product(&xc.sqr()?, aw)?),
+            Some(aw) if self.read_noise => Some(ncb::chunk_products(&xq.sqr()?, aw, cs)?),
             _ => None,
         };
         let ir = match &abs_w {
             Some(aw) if self.ir_drop => {
-                // The position weights of a chunk's columns; a padded column's input is 0 whatever its weight.
-                let s = Tensor::from_vec(super::ir_position_weights(cs, cs), (1, 1, cs), x.device())?;
-                Some((product(&xc.abs()?, aw)?, product(&xc.broadcast_mul(&s)?, &wc)?))
+                // The position weight of each column within its chunk.
+                let within = super::ir_position_weights(cs, cs);
+                let s = Tensor::from_vec((0..k).map(|j| within[j % cs]).collect::<Vec<_>>(), (1, k), x.device())?;
+                Some((ncb::chunk_products(&xq.abs()?, aw, cs)?, ncb::chunk_products(&xq.broadcast_mul(&s)?, &wp, cs)?))
             }
             _ => None,
         };

@@ -1,0 +1,159 @@
+// NewComputeBench's PCM tile's kernels (src/pim/pcm_ncb.rs, launched from src/pim/gpu/ncb.rs). Part of the one PTX
+// module of kernels.cu, which includes this file after its shared helpers (clampf, warp_max, normal_at, normal4_at,
+// WarpTile).
+
+// ---- PCM after NewComputeBench (src/pim/pcm_ncb.rs): the programming of one forward call and the output
+// step of every (row, N-tile) over all K-chunks. ----
+
+// w [n, k] → wp, the normalised programmed weights, per (row tile of cs rows, K-chunk of cs columns) with
+// w_max = tmax[tile] + 1e-9 (tmax from pim_tile_max): w_a = w·g/w_max, then, when noise_scale > 0,
+// w_a += noise_scale·σ(w_a/g)·ξ with NewComputeBench's signed σ polynomial; ξ of weights i..i+3 of a row
+// (i a multiple of 4) from Philox block r·k + i. scales[tile] = w_max/g (from the thread of the tile's first
+// weight). A thread per four columns; blocks stride over rows (blockIdx.y), as pim_reram_program.
+extern "C" __global__ void pim_ncb_program(const float* w, float* wp, int n, int k, int cs, const float* tmax, float g_max,
+                                           float noise_scale, uint32_t key0, uint32_t key1, uint32_t stream, float* scales) {
+    int chunks = (k + cs - 1) / cs;
+    int c4 = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    if (c4 >= k) return;
+    for (int r = blockIdx.y; r < n; r += gridDim.y) {
+        long long row = (long long)r * k;
+        float4 z = noise_scale > 0.0f ? normal4_at(key0, key1, stream, row + c4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float zs[4] = {z.x, z.y, z.z, z.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int c = c4 + e;
+            if (c >= k) break;
+            int tile = (r / cs) * chunks + c / cs;
+            float w_max = tmax[tile] + 1e-9f;
+            float wa = w[row + c] * g_max / w_max;
+            if (noise_scale > 0.0f) {
+                float u = wa / g_max;
+                float sigma = -1.1731f * u * u + 1.9650f * u + 0.2635f;
+                wa = wa + noise_scale * sigma * zs[e];
+            }
+            wp[row + c] = wa;
+            if (r % cs == 0 && c % cs == 0) scales[tile] = w_max / g_max;
+        }
+    }
+}
+
+__device__ __forceinline__ float warp_min(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// One output element i of pim_ncb_output before its ADC: its product v = r[i] with the optional read noise,
+// IR drop and output noise, clamped to ±adc_clamp when there is an ADC.
+struct NcbTerms {
+    const float *read_var, *ir_a, *ir_xs;
+    uint32_t rk0, rk1, rks, ok0, ok1, oks;
+    float ir_gamma_n, adc_clamp;
+    int out_noise, adc_bits;
+};
+
+__device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms& t) {
+    if (t.read_var != nullptr) v += 0.0175f * sqrtf(fmaxf(t.read_var[i], 0.0f)) * normal_at(t.rk0, t.rk1, t.rks, i);
+    if (t.ir_a != nullptr) {
+        float a = t.ir_gamma_n * t.ir_a[i];
+        v -= (0.05f * a * a * a - 0.2f * a * a + 0.5f * a) * t.ir_xs[i];
+    }
+    if (t.out_noise) v += 0.04f * normal_at(t.ok0, t.ok1, t.oks, i);
+    if (t.adc_bits > 0) v = clampf(v, -t.adc_clamp, t.adc_clamp);
+    return v;
+}
+
+// Outputs per lane that pim_ncb_output holds in registers: tiles of up to NCB_HELD · 32 = 512 outputs.
+#define NCB_HELD 16
+
+// The tile outputs r [chunks, rows, n] of every K-chunk (may be overwritten) → acc [rows, n] (zeros on entry), one
+// warp per (row, N-tile of cs outputs), as pcm_ncb.rs `tiled`, chunk after chunk: optional read noise
+// 0.0175·sqrt(max(read_var, 0))·ξ, IR drop c(a)·ir_xs with a = ir_gamma_n·ir_a, output noise 0.04·ξ' (the
+// optional operands [chunks, rows, n] are null when off; draws at the element's index in r); then
+// (adc_bits > 0) the asymmetric ADC of the tile row, clamped to ±adc_clamp, its range including 0 for an edge
+// tile; then the de-scale norms[group(row), chunk]·scales[tile, chunk], accumulated. The input group of a
+// row: sequences of rps rows, groups of group_rows rows within each (pim_quantize_groups' order).
+extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms,
+                                          int rps, int group_rows, const float* scales, const float* read_var,
+                                          uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a,
+                                          const float* ir_xs, float ir_gamma_n, int out_noise, uint32_t ok0,
+                                          uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp) {
+    WarpTile w;
+    if (!warp_tile(rows, n, cs, &w)) return;
+    int lane = w.lane, t = w.tile, o0 = w.o0, o1 = w.o1;
+    long long row = w.row;
+    NcbTerms terms = {read_var, ir_a, ir_xs, rk0, rk1, rks, ok0, ok1, oks, ir_gamma_n, adc_clamp, out_noise, adc_bits};
+    bool edge = (o1 - o0) < cs;
+    // A tile of at most NCB_HELD outputs per lane keeps its values and sums in registers; a wider one writes
+    // its values back to r and sums in acc.
+    bool held = o1 - o0 <= NCB_HELD * WARP;
+    float vals[NCB_HELD], sums[NCB_HELD] = {};
+    int group = (int)(row / rps) * ((rps + group_rows - 1) / group_rows) + (int)(row % rps) / group_rows;
+    for (int c = 0; c < chunks; c++) {
+        long long base = (long long)c * rows * n + row * n;
+        float lo = edge ? 0.0f : INFINITY, hi = edge ? 0.0f : -INFINITY;
+        if (held) {
+            // Every load of the row first, so that they are in flight together.
+            // The breaks are the same for the whole warp (a narrower tile): no predicated-off work is issued.
+#pragma unroll
+            for (int h = 0; h < NCB_HELD; h++) {
+                if (o0 + WARP * h >= o1) break;
+                int o = o0 + lane + WARP * h;
+                vals[h] = o < o1 ? r[base + o] : 0.0f;
+            }
+#pragma unroll
+            for (int h = 0; h < NCB_HELD; h++) {
+                if (o0 + WARP * h >= o1) break;
+                int o = o0 + lane + WARP * h;
+                if (o < o1) {
+                    vals[h] = ncb_value(vals[h], base + o, terms);
+                    lo = fminf(lo, vals[h]);
+                    hi = fmaxf(hi, vals[h]);
+                }
+            }
+        } else {
+            for (int o = o0 + lane; o < o1; o += WARP) {
+                float v = ncb_value(r[base + o], base + o, terms);
+                lo = fminf(lo, v);
+                hi = fmaxf(hi, v);
+                r[base + o] = v;
+            }
+        }
+        bool quantize = false;
+        float b = 0.0f, s = 1.0f, half = 0.0f;
+        if (adc_bits > 0) {
+            lo = warp_min(lo);
+            hi = warp_max(hi);
+            b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
+            float range = hi - b;
+            half = (float)(1u << (adc_bits - 1));
+            s = half / range;
+            quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
+        }
+        float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
+        if (held) {
+#pragma unroll
+            for (int h = 0; h < NCB_HELD; h++) {
+                if (o0 + WARP * h >= o1) break;
+                if (o0 + lane + WARP * h < o1) {
+                    float v = vals[h];
+                    float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) / s + b : v;
+                    sums[h] += q * scale;
+                }
+            }
+        } else {
+            for (int o = o0 + lane; o < o1; o += WARP) {
+                float v = r[base + o];
+                float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) / s + b : v;
+                acc[row * n + o] += q * scale;
+            }
+        }
+    }
+    if (held) {
+#pragma unroll
+        for (int h = 0; h < NCB_HELD; h++) {
+            if (o0 + WARP * h >= o1) break;
+            int o = o0 + lane + WARP * h;
+            if (o < o1) acc[row * n + o] = sums[h];
+        }
+    }
+}
