@@ -8,26 +8,26 @@
 use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor, bail};
 
-use super::simulator::HwaChunk;
+use super::simulator::HwaForward;
 
 /// The straight-through estimator: the value of `pim` `[rows, N]`, the gradients of `x·Wᵀ` for `x`
 /// `[rows, K]` and the master weight `W` `[N, K]`.
 pub fn straight_through(x: &Tensor, weight: &Tensor, pim: &Tensor) -> Result<Tensor> {
-    x.apply_op2(weight, Passthrough { value: pim.detach(), chunks: None })
+    x.apply_op2(weight, Passthrough { value: pim.detach(), hwa: None })
 }
 
 /// AIHWKIT's hardware-aware training backward: the value `y` `[rows, N]` of the hardware-aware forward, the
 /// gradient of `Σ_chunks pass ⊙ (x_chunk · W̃_chunkᵀ)`: through the perturbed weights W̃ to `x`, to the
 /// master weight as if it were W̃ (the noise is a constant), and none where the converters clipped.
-pub fn hardware_aware(x: &Tensor, weight: &Tensor, y: &Tensor, chunks: Vec<HwaChunk>) -> Result<Tensor> {
-    x.apply_op2(weight, Passthrough { value: y.detach(), chunks: Some(chunks) })
+pub fn hardware_aware(x: &Tensor, weight: &Tensor, hwa: HwaForward) -> Result<Tensor> {
+    x.apply_op2(weight, Passthrough { value: hwa.y.detach(), hwa: Some(hwa) })
 }
 
-/// Arguments `(x, W)`; the value is `value`'s, the backward that of `x·Wᵀ` (`chunks: None`) or of the
-/// hardware-aware chunks.
+/// Arguments `(x, W)`; the value is `value`'s, the backward that of `x·Wᵀ` (`hwa: None`) or of the
+/// hardware-aware forward's chunks.
 struct Passthrough {
     value: Tensor,
-    chunks: Option<Vec<HwaChunk>>,
+    hwa: Option<HwaForward>,
 }
 
 impl Passthrough {
@@ -76,24 +76,24 @@ impl CustomOp2 for Passthrough {
         // variable takes no GEMM.
         let (want_dx, want_dw) = (x.track_op(), weight.track_op());
         let grad = grad.contiguous()?;
-        let Some(chunks) = &self.chunks else {
+        let Some(hwa) = &self.hwa else {
             let dx = want_dx.then(|| grad.matmul(weight)).transpose()?;
             let dw = want_dw.then(|| grad.t()?.matmul(x)).transpose()?;
             return Ok((dx, dw));
         };
         #[cfg(feature = "cuda")]
         if grad.device().is_cuda() && [x.dtype(), weight.dtype(), grad.dtype()].iter().all(|&d| d == candle_core::DType::F32) {
-            return hardware_aware_on_device(&grad, &x.contiguous()?, weight.dims2()?, chunks, (want_dx, want_dw));
+            return hardware_aware_on_device(&grad, &x.contiguous()?, weight.dims2()?, hwa, (want_dx, want_dw));
         }
         let (mut dx, mut dw) = (Vec::new(), Vec::new());
-        for c in chunks {
-            let g = (&grad * &c.pass)?;
+        for (c, &(k0, kt)) in hwa.chunks.iter().enumerate() {
+            let g = (&grad * &hwa.pass.get(c)?)?;
             if want_dx {
-                dx.push(g.matmul(&c.weight)?);
+                dx.push(g.matmul(&hwa.chunk_weight(c)?)?);
             }
             if want_dw {
                 // contiguous: candle's CUDA matmul takes no column slices.
-                dw.push(g.t()?.matmul(&x.narrow(1, c.k0, c.kt)?.contiguous()?)?);
+                dw.push(g.t()?.matmul(&x.narrow(1, k0, kt)?.contiguous()?)?);
             }
         }
         let join = |parts: Vec<Tensor>| -> Result<Option<Tensor>> {
@@ -107,31 +107,46 @@ impl CustomOp2 for Passthrough {
     }
 }
 
-/// The hardware-aware backward on a GPU: each chunk's two products go straight into its columns of the full
-/// gradients (cuBLAS on strided operands), with no copies of x's chunks and no concatenation.
+/// The hardware-aware backward on a GPU: the gradient through every chunk's pass mask in one op, then the
+/// chunks' products straight into their columns of the full gradients (cuBLAS on strided operands: one
+/// batched call for the full-width chunks and one for a narrower last chunk, per gradient), with no copies of
+/// x's chunks and no concatenation.
 #[cfg(feature = "cuda")]
 fn hardware_aware_on_device(
     grad: &Tensor,
     x: &Tensor,
     (n, k): (usize, usize),
-    chunks: &[HwaChunk],
+    hwa: &HwaForward,
     (want_dx, want_dw): (bool, bool),
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     use crate::pim::gpu::gemm::{Product, Strided, products};
     let rows = grad.dim(0)?;
-    let zeros = |shape: (usize, usize)| Tensor::zeros(shape, candle_core::DType::F32, grad.device());
-    let (dx, dw) = (want_dx.then(|| zeros((rows, k))).transpose()?, want_dw.then(|| zeros((n, k))).transpose()?);
-    fn at(data: &Tensor, offset: usize, ld: usize) -> Strided<'_> {
-        Strided { data, offset, ld, stride: 0 }
+    let new = |shape: (usize, usize)| match rows == 0 || n == 0 {
+        true => Tensor::zeros(shape, candle_core::DType::F32, grad.device()),
+        // Safety: the chunks cover the inputs: their products below write every column.
+        false => unsafe { crate::pim::gpu::pcm::uninit::<f32>(&crate::pim::gpu::pcm::device(grad)?, shape) },
+    };
+    let (dx, dw) = (want_dx.then(|| new((rows, k))).transpose()?, want_dw.then(|| new((n, k))).transpose()?);
+    if rows == 0 || n == 0 || hwa.chunks.is_empty() {
+        return Ok((dx, dw));
     }
-    for c in chunks {
-        let g = (grad * &c.pass)?;
+    // [chunks, rows, n]: the gradient where each chunk's converters passed.
+    let g = crate::pim::gpu::pcm::masked_gradient(&hwa.pass, grad)?;
+    // Runs of consecutive, equally wide chunks (the tilings': all but possibly the last), one batch each.
+    let mut first = 0;
+    while first < hwa.chunks.len() {
+        let (k0, kt) = hwa.chunks[first];
+        let count = hwa.chunks[first..].iter().enumerate().take_while(|&(i, &c)| c == (k0 + i * kt, kt)).count();
+        let gs = Strided { data: &g, offset: first * rows * n, ld: n, stride: rows * n };
         if let Some(dx) = &dx {
-            products(Product::AB, at(&g, 0, n), at(&c.weight, 0, c.kt), at(dx, c.k0, k), (rows, c.kt, n), 1)?;
+            let w = Strided { data: &hwa.weight, offset: n * k0, ld: kt, stride: n * kt };
+            products(Product::AB, gs, w, Strided { data: dx, offset: k0, ld: k, stride: kt }, (rows, kt, n), count)?;
         }
         if let Some(dw) = &dw {
-            products(Product::AtB, at(&g, 0, n), at(x, c.k0, k), at(dw, c.k0, k), (n, c.kt, rows), 1)?;
+            let xs = Strided { data: x, offset: k0, ld: k, stride: kt };
+            products(Product::AtB, gs, xs, Strided { data: dw, offset: k0, ld: k, stride: kt }, (n, kt, rows), count)?;
         }
+        first += count;
     }
     Ok((dx, dw))
 }

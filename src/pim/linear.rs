@@ -117,7 +117,7 @@ impl LinearForward for PimLinear {
         if mode == Mode::Train
             && let Some(hwa) = self.simulator.hardware_aware_forward(&x_rows, &weight.detach(), &call)?
         {
-            let y = gradient::hardware_aware(&x_graph, weight, &hwa.y, hwa.chunks)?;
+            let y = gradient::hardware_aware(&x_graph, weight, hwa)?;
             return layer.add_bias(&y.reshape(out_dims)?);
         }
         let pim = self.simulator.matmul(&x_rows, &weight.detach(), &call)?;

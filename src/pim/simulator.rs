@@ -59,18 +59,23 @@ pub trait Simulator: Send + Sync + Debug {
 pub struct HwaForward {
     /// `[rows, N]`, without the bias.
     pub y: Tensor,
-    pub chunks: Vec<HwaChunk>,
+    /// The input chunks `(k0, kt)` in order; together they cover the inputs.
+    pub chunks: Vec<(usize, usize)>,
+    /// The perturbed effective weights the forward multiplied with, chunk-major (`[N·K]`: chunk `(k0, kt)` is
+    /// the `[N, kt]` matrix at `N·k0`).
+    pub weight: Tensor,
+    /// `[chunks, rows, N]`: 1 where a chunk's output passed the converters, 0 where it was clipped (no
+    /// gradient).
+    pub pass: Tensor,
 }
 
-/// The inputs `k0..k0+kt` of a hardware-aware forward.
-#[derive(Debug)]
-pub struct HwaChunk {
-    pub k0: usize,
-    pub kt: usize,
-    /// The perturbed effective weight `[N, kt]` the forward multiplied with.
-    pub weight: Tensor,
-    /// `[rows, N]`: 1 where the chunk's output passed the converters, 0 where it was clipped (no gradient).
-    pub pass: Tensor,
+impl HwaForward {
+    /// Chunk `c`'s perturbed weights `[N, kt]`.
+    pub fn chunk_weight(&self, c: usize) -> Result<Tensor> {
+        let (k0, kt) = self.chunks[c];
+        let n = self.y.dim(1)?;
+        self.weight.narrow(0, n * k0, n * kt)?.reshape((n, kt))
+    }
 }
 
 /// The simulator of a technology kind with its validated parameters.

@@ -1,6 +1,7 @@
 // The PIM tiles' per-element work on NVIDIA GPUs: the same quantizers as src/pim/quant.rs (bit for bit:
 // round half to even with rintf, IEEE division, no FMA contraction: built with -fmad=false), a counter-based
-// normal generator for noise, and the per-(row, tile) output converters. Matrix products stay in cuBLAS.
+// normal generator for noise, and the per-(row, tile) output converters (the PCM converters, whose inputs come
+// from cuBLAS with its own last bits, multiply by a step's reciprocal). Matrix products stay in cuBLAS.
 //
 // Format codes (quant.rs `Format`): 0 exact, 1 block floating point e{E}m{M}, 2 symmetric int{B},
 // 3 NewComputeBench DAC with B bits, 4 ideal NewComputeBench DAC (normalise only).

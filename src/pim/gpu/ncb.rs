@@ -129,7 +129,9 @@ pub fn output(r: &Tensor, scales: &Scales, terms: &Terms, adc: Option<(u32, f32)
     let (chunks, rows, n) = r.dims3()?;
     let cs = scales.groups.cs;
     let acc = Tensor::zeros((rows, n), DType::F32, r.device())?;
-    let f = device(r)?.get_or_load_custom_func("pim_ncb_output", MODULE, PTX)?;
+    let plain = terms.read.is_none() && terms.ir.is_none() && terms.out.is_none();
+    let kernel = if plain { "pim_ncb_output_plain" } else { "pim_ncb_output" };
+    let f = device(r)?.get_or_load_custom_func(kernel, MODULE, PTX)?;
     let ((as_, al), (rs, rl)) = (acc.storage_and_layout(), r.storage_and_layout());
     let ((ns, nl), (ss, sl)) = (scales.norms.storage_and_layout(), scales.weights.storage_and_layout());
     let (av, rv, nv, sv) = (view::<f32>(&as_, al)?, view::<f32>(&rs, rl)?, view::<f32>(&ns, nl)?, view::<f32>(&ss, sl)?);

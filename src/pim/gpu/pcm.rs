@@ -26,7 +26,7 @@ fn warp_rows(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: ((rows as u64).div_ceil(WARPS).max(1) as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
-pub(super) fn device(t: &Tensor) -> Result<CudaDevice> {
+pub(crate) fn device(t: &Tensor) -> Result<CudaDevice> {
     let Storage::Cuda(s) = &*t.storage_and_layout().0 else { bail!("PCM GPU kernels take CUDA tensors") };
     Ok(s.device().clone())
 }
@@ -73,7 +73,7 @@ pub fn read(drifted: &Tensor, noisy: bool, g_max: f32, key: PhiloxKey) -> Result
 ///
 /// # Safety
 /// Every element must be written before it is read.
-pub(super) unsafe fn uninit<T: CudaDType + DeviceRepr>(dev: &CudaDevice, shape: impl Into<Shape>) -> Result<Tensor> {
+pub(crate) unsafe fn uninit<T: CudaDType + DeviceRepr>(dev: &CudaDevice, shape: impl Into<Shape>) -> Result<Tensor> {
     let shape = shape.into();
     let slice = unsafe { dev.alloc::<T>(shape.elem_count()) }?;
     Ok(Tensor::from_storage(Storage::Cuda(CudaStorage::wrap_cuda_slice(slice, dev.clone())), shape, BackpropOp::none(), false))
@@ -97,6 +97,9 @@ pub struct Tiles {
     pub tc: usize,
     pub tw: usize,
 }
+
+/// The widest tile whose outputs the converter kernel holds in registers (pcm_aihwkit.cuh `HELD` · 4 · 32).
+const HELD_OUTPUTS: usize = 512;
 
 /// Threads per block of the bound-management kernel (kernels.cu `RETRY_THREADS`).
 const RETRY_THREADS: u32 = 512;
@@ -127,13 +130,18 @@ pub fn tiles_forward(
     if chunks != k.div_ceil(tc) || wc.elem_count() != n * k || tw == 0 {
         bail!("PCM tiles: x {:?}, weights {:?} and factors {:?} do not fit chunks of {tc}", x.shape(), wc.shape(), factor.shape());
     }
-    let out = Tensor::zeros((rows, n), DType::F32, x.device())?;
     if rows == 0 || n == 0 || k == 0 {
         let pass = with_pass.then(|| Tensor::ones((chunks, rows, n), DType::F32, x.device())).transpose()?;
-        return Ok((out, pass));
+        return Ok((Tensor::zeros((rows, n), DType::F32, x.device())?, pass));
     }
     let dev = device(x)?;
     let row_tiles = n.div_ceil(tw);
+    // Safety: the converter writes every output of a tile it holds in registers; a wider tile adds its chunks
+    // into zeros.
+    let out = match tw <= HELD_OUTPUTS {
+        true => unsafe { uninit::<f32>(&dev, (rows, n))? },
+        false => Tensor::zeros((rows, n), DType::F32, x.device())?,
+    };
     // Safety: the DAC writes every element of xq and scale, the GEMMs every element of y, the finalize kernel
     // every pending flag and, with the retries, every pass mask element; the retry list is read only up to
     // the count the finalize kernel leaves.
@@ -205,6 +213,34 @@ pub fn tiles_forward(
 /// The largest chunk the bound-management kernel holds in shared memory (48 KiB, the default limit).
 pub const MAX_CHUNK: usize = 12 * 1024;
 
+/// The gradient `grad` `[rows, n]` through every chunk's pass mask `pass` `[chunks, rows, n]` (hardware-aware
+/// training's backward): `[chunks, rows, n]`. One pass; candle's broadcasting multiply indexes every element
+/// through the strides.
+pub fn masked_gradient(pass: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    let (chunks, rows, n) = pass.dims3()?;
+    if grad.dims() != [rows, n] {
+        bail!("masked gradient: pass {:?} and gradient {:?} do not fit", pass.shape(), grad.shape());
+    }
+    let (pass, grad) = (pass.contiguous()?, grad.to_dtype(DType::F32)?.contiguous()?);
+    let total = chunks * rows * n;
+    if total == 0 {
+        return Tensor::zeros((chunks, rows, n), DType::F32, pass.device());
+    }
+    let dev = device(&pass)?;
+    // Safety: the kernel writes every element.
+    let out = unsafe { uninit::<f32>(&dev, (chunks, rows, n)) }?;
+    let ((ps, pl), (gs, gl), (os, ol)) = (pass.storage_and_layout(), grad.storage_and_layout(), out.storage_and_layout());
+    let (pv, gv, ov) = (view::<f32>(&ps, pl)?, view::<f32>(&gs, gl)?, view::<f32>(&os, ol)?);
+    let (per_chunk, chunks_arg) = ((rows * n) as i64, chunks as i32);
+    let f = dev.get_or_load_custom_func("pim_pcm_mask_grad", MODULE, PTX)?;
+    let mut b = f.builder();
+    b.arg(&pv).arg(&gv).arg(&ov).arg(&per_chunk).arg(&chunks_arg);
+    unsafe { b.launch(elements(rows * n)) }.w()?;
+    drop(b);
+    drop((ps, gs, os));
+    Ok(out)
+}
+
 /// The weights of a hardware-aware training forward (hwa.rs) from the master weight `w` `[n, k]`, tiles of
 /// `core_size` (0: the whole layer), chunk-major (chunk c is the `[n, kt]` matrix at offset `n·k0`): the
 /// normalised weights with weight noise `noise`·ξ from `key`, the weights the forward used (normalised ×
@@ -215,13 +251,23 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
     let (tr, tc) = if core_size == 0 { (n.max(1), k.max(1)) } else { (core_size, core_size) };
     let chunks = k.div_ceil(tc);
     let dev = w.device();
-    let (wn, used) = (Tensor::zeros(n * k, DType::F32, dev)?, Tensor::zeros(n * k, DType::F32, dev)?);
-    let factor = Tensor::zeros((chunks, n), DType::F32, dev)?;
     if n == 0 || k == 0 {
-        return Ok((wn, used, factor));
+        return Ok((
+            Tensor::zeros(n * k, DType::F32, dev)?,
+            Tensor::zeros(n * k, DType::F32, dev)?,
+            Tensor::zeros((chunks, n), DType::F32, dev)?,
+        ));
     }
-    let rmax = Tensor::zeros(n * chunks, DType::F32, dev)?;
     let cuda_dev = device(&w)?;
+    // Safety: pim_pcm_row_max writes every row maximum, pim_pcm_hwa_weights every weight and factor.
+    let (wn, used, factor, rmax) = unsafe {
+        (
+            uninit::<f32>(&cuda_dev, n * k)?,
+            uninit::<f32>(&cuda_dev, n * k)?,
+            uninit::<f32>(&cuda_dev, (chunks, n))?,
+            uninit::<f32>(&cuda_dev, n * chunks)?,
+        )
+    };
     let ((ws, wl), (ms, ml)) = (w.storage_and_layout(), rmax.storage_and_layout());
     let ((ns, nl), (us, ul), (fs, fl)) = (wn.storage_and_layout(), used.storage_and_layout(), factor.storage_and_layout());
     let (wv, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&ms, ml)?);
@@ -250,33 +296,40 @@ fn row_max(dev: &CudaDevice, w: &CudaView<f32>, dims: [usize; 4], rmax: &CudaVie
     Ok(())
 }
 
-/// remap.rs `clip_and_remap` on a GPU: a copy of the effective weights `w` `[n, k]` after one post-update
-/// step with tiles of `core_size` (0: the whole layer).
+/// remap.rs `clip_and_remap` on a GPU: the effective weights `w` `[n, k]` after one post-update step with
+/// tiles of `core_size` (0: the whole layer), as a new tensor.
 pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<Tensor> {
     /// Rows per partial sum of the tile statistics.
     const SLAB: usize = 16;
     let (n, k) = w.dims2()?;
-    let out = w.to_dtype(DType::F32)?.contiguous()?.copy()?;
+    let w = w.to_dtype(DType::F32)?.contiguous()?;
     if n == 0 || k == 0 {
-        return Ok(out);
+        return w.copy();
     }
     let (tr, tc) = if core_size == 0 { (n, k) } else { (core_size, core_size) };
     let (row_tiles, chunks) = (n.div_ceil(tr), k.div_ceil(tc));
     let (tiles, slabs) = (row_tiles * chunks, tr.div_ceil(SLAB));
-    let dev = w.device();
-    let rmax = Tensor::zeros(n * chunks, DType::F32, dev)?;
-    let part = Tensor::zeros(tiles * slabs * 3, DType::F64, dev)?;
-    let bound = Tensor::zeros(tiles, DType::F32, dev)?;
-    let cuda_dev = device(&out)?;
-    let ((os, ol), (ms, ml), (ps, pl), (bs, bl)) =
-        (out.storage_and_layout(), rmax.storage_and_layout(), part.storage_and_layout(), bound.storage_and_layout());
-    let (ov, mv, pv, bv) = (view::<f32>(&os, ol)?, view::<f32>(&ms, ml)?, view::<f64>(&ps, pl)?, view::<f32>(&bs, bl)?);
+    let cuda_dev = device(&w)?;
+    // Safety: every element of each is written by its kernel below (clip_apply writes every weight, clipped
+    // or not).
+    let (out, rmax, part, bound) = unsafe {
+        (
+            uninit::<f32>(&cuda_dev, (n, k))?,
+            uninit::<f32>(&cuda_dev, n * chunks)?,
+            uninit::<f64>(&cuda_dev, tiles * slabs * 3)?,
+            uninit::<f32>(&cuda_dev, tiles)?,
+        )
+    };
+    let ((ws, wl), (os, ol), (ms, ml)) = (w.storage_and_layout(), out.storage_and_layout(), rmax.storage_and_layout());
+    let ((ps, pl), (bs, bl)) = (part.storage_and_layout(), bound.storage_and_layout());
+    let (wv, ov, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&os, ol)?, view::<f32>(&ms, ml)?);
+    let (pv, bv) = (view::<f64>(&ps, pl)?, view::<f32>(&bs, bl)?);
     let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, SLAB as i32, tiles as i32, slabs as i32];
     let total = (n * k) as i64;
-    row_max(&cuda_dev, &ov, [n, k, tc, chunks], &mv)?;
+    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv)?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_stats", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(&ov).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&pv);
+    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&pv);
     let cfg = LaunchConfig { grid_dim: (tiles as u32, slabs as u32, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
     unsafe { b.launch(cfg) }.w()?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_bound", MODULE, PTX)?;
@@ -285,8 +338,9 @@ pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<T
     unsafe { b.launch(elements(tiles)) }.w()?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_apply", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(&ov).arg(&total).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&bv);
+    b.arg(&wv).arg(&ov).arg(&total).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&bv);
     unsafe { b.launch(elements(n * k)) }.w()?;
-    drop((os, ms, ps, bs));
+    drop(b);
+    drop((ws, os, ms, ps, bs));
     Ok(out)
 }

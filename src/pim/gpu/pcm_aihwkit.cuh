@@ -71,10 +71,11 @@ extern "C" __global__ void pim_pcm_dac(const float* x, int rows, int k, int tc, 
 // Bound management stops halving the input at this reduction (io.rs `MAX_BM_REDUCTION`).
 #define MAX_BM_REDUCTION 32.0f
 
-// The output converter's settings and noise stream.
+// The output converter's settings and noise stream; `inv_step` = 1/step (0 without a step).
 struct Adc {
     float noise, step, bound;
     uint32_t key0, key1, stream;
+    float inv_step;
 };
 
 // The first Philox block of the output noise of chunk c's round `round` on a row: output o of a tile starting
@@ -108,7 +109,9 @@ __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, l
         if (o4 + e < o1) {
             float v = ys[e];
             if (a.noise > 0.0f) v += a.noise * zs[e];
-            float u = io_quantize(v, a.step, INFINITY);
+            // io_quantize without its bound, times the reciprocal: v comes from a GEMM whose last bits are the
+            // GPU's own anyway, so an exact division would not make it the CPU's.
+            float u = a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
             *saturated |= fabsf(u) > a.bound;
             q[e] = clampf(u, -a.bound, a.bound);
         }
@@ -149,7 +152,7 @@ extern "C" __global__ void pim_pcm_finalize(float* y, int rows, int n, int tw, i
     if (!warp_tile(rows, n, tw, &w)) return;
     int lane = w.lane, o0 = w.o0, o1 = w.o1, rt = w.tile;
     long long row = w.row;
-    Adc a = {out_noise, out_step, out_bound, key0, key1, stream};
+    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
     bool held = o1 - o0 <= HELD * 4 * WARP, vec = n % 4 == 0 && tw % 4 == 0;
     float acc[HELD][4] = {};
     bool any_pending = false;
@@ -244,7 +247,7 @@ extern "C" __global__ void __launch_bounds__(RETRY_THREADS, 1) pim_pcm_retry(con
                                          uint32_t key1, uint32_t stream) {
     extern __shared__ float4 shared4[];
     float* xq = reinterpret_cast<float*>(shared4);
-    Adc a = {out_noise, out_step, out_bound, key0, key1, stream};
+    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
     int row_tiles = (n + tw - 1) / tw;
     uint32_t count = *retry_count;
@@ -309,6 +312,15 @@ extern "C" __global__ void __launch_bounds__(RETRY_THREADS, 1) pim_pcm_retry(con
                 break;
             }
         }
+    }
+}
+
+// The hardware-aware backward's gradient through every chunk's converters: out[c, i] = pass[c, i] · grad[i]
+// for pass [chunks, rows, n] and grad [rows, n] (`per_chunk` = rows · n elements).
+extern "C" __global__ void pim_pcm_mask_grad(const float* pass, const float* grad, float* out, long long per_chunk, int chunks) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < per_chunk; i += (long long)gridDim.x * blockDim.x) {
+        float g = grad[i];
+        for (int c = 0; c < chunks; c++) out[c * per_chunk + i] = pass[c * per_chunk + i] * g;
     }
 }
 
@@ -427,17 +439,20 @@ extern "C" __global__ void pim_pcm_clip_bound(const double* part, int tiles, int
     bound[tile] = b;
 }
 
-// w ← rowmax · clamp(w / rowmax, ±bound) where |w / rowmax| > bound; every other weight keeps its bits.
-extern "C" __global__ void pim_pcm_clip_apply(float* w, long long total, int k, int tr, int tc, int chunks, const float* rmax,
-                                              const float* bound) {
+// out = rowmax · clamp(w / rowmax, ±bound) where |w / rowmax| > bound; every other weight keeps its bits.
+extern "C" __global__ void pim_pcm_clip_apply(const float* w, float* out, long long total, int k, int tr, int tc, int chunks,
+                                              const float* rmax, const float* bound) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
         long long r = i / k;
         int c = (int)(i % k);
         int tj = c / tc;
         float b = bound[(r / tr) * chunks + tj];
         float m = rmax[r * chunks + tj];
-        if (!(m > 0.0f) || isinf(b)) continue;
-        float x = w[i] / m;
-        if (fabsf(x) > b) w[i] = clampf(x, -b, b) * m;
+        float v = w[i];
+        if (m > 0.0f && !isinf(b)) {
+            float x = v / m;
+            if (fabsf(x) > b) v = clampf(x, -b, b) * m;
+        }
+        out[i] = v;
     }
 }

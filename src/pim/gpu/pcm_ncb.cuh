@@ -51,7 +51,9 @@ struct NcbTerms {
     int out_noise, adc_bits;
 };
 
+template <bool TERMS>
 __device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms& t) {
+    if (!TERMS) return t.adc_bits > 0 ? clampf(v, -t.adc_clamp, t.adc_clamp) : v;
     if (t.read_var != nullptr) v += 0.0175f * sqrtf(fmaxf(t.read_var[i], 0.0f)) * normal_at(t.rk0, t.rk1, t.rks, i);
     if (t.ir_a != nullptr) {
         float a = t.ir_gamma_n * t.ir_a[i];
@@ -62,8 +64,9 @@ __device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms&
     return v;
 }
 
-// Outputs per lane that pim_ncb_output holds in registers: tiles of up to NCB_HELD · 32 = 512 outputs.
-#define NCB_HELD 16
+// Outputs per lane that pim_ncb_output holds in registers: tiles of up to NCB_HELD · 32 = 256 outputs (the
+// presets' core size; a wider tile goes through memory). More would cost registers, and so occupancy.
+#define NCB_HELD 8
 
 // The tile outputs r [chunks, rows, n] of every K-chunk (may be overwritten) → acc [rows, n] (zeros on entry), one
 // warp per (row, N-tile of cs outputs), as pcm_ncb.rs `tiled`, chunk after chunk: optional read noise
@@ -72,7 +75,8 @@ __device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms&
 // (adc_bits > 0) the asymmetric ADC of the tile row, clamped to ±adc_clamp, its range including 0 for an edge
 // tile; then the de-scale norms[group(row), chunk]·scales[tile, chunk], accumulated. The input group of a
 // row: sequences of rps rows, groups of group_rows rows within each (pim_quantize_groups' order).
-extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms,
+template <bool TERMS>
+__device__ __forceinline__ void ncb_output(float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms,
                                           int rps, int group_rows, const float* scales, const float* read_var,
                                           uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a,
                                           const float* ir_xs, float ir_gamma_n, int out_noise, uint32_t ok0,
@@ -105,14 +109,14 @@ extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n,
                 if (o0 + WARP * h >= o1) break;
                 int o = o0 + lane + WARP * h;
                 if (o < o1) {
-                    vals[h] = ncb_value(vals[h], base + o, terms);
+                    vals[h] = ncb_value<TERMS>(vals[h], base + o, terms);
                     lo = fminf(lo, vals[h]);
                     hi = fmaxf(hi, vals[h]);
                 }
             }
         } else {
             for (int o = o0 + lane; o < o1; o += WARP) {
-                float v = ncb_value(r[base + o], base + o, terms);
+                float v = ncb_value<TERMS>(r[base + o], base + o, terms);
                 lo = fminf(lo, v);
                 hi = fmaxf(hi, v);
                 r[base + o] = v;
@@ -129,6 +133,8 @@ extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n,
             s = half / range;
             quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
         }
+        // The reciprocal, not a division per output: v comes from a GEMM whose last bits are the GPU's own.
+        float inv_s = 1.0f / s;
         float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
         if (held) {
 #pragma unroll
@@ -136,14 +142,14 @@ extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n,
                 if (o0 + WARP * h >= o1) break;
                 if (o0 + lane + WARP * h < o1) {
                     float v = vals[h];
-                    float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) / s + b : v;
+                    float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) * inv_s + b : v;
                     sums[h] += q * scale;
                 }
             }
         } else {
             for (int o = o0 + lane; o < o1; o += WARP) {
                 float v = r[base + o];
-                float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) / s + b : v;
+                float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) * inv_s + b : v;
                 acc[row * n + o] += q * scale;
             }
         }
@@ -157,3 +163,17 @@ extern "C" __global__ void pim_ncb_output(float* acc, float* r, int rows, int n,
         }
     }
 }
+
+// The kernel with every term (read noise, IR drop, output noise: each where its operand is given), and the
+// one for a tile with none of them (the presets): the same arithmetic, without the terms' code and registers.
+#define NCB_OUTPUT_PARAMS \
+    float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms, int rps, int group_rows, \
+    const float* scales, const float* read_var, uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a, const float* ir_xs, \
+    float ir_gamma_n, int out_noise, uint32_t ok0, uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp
+#define NCB_OUTPUT_ARGS \
+    acc, r, rows, n, cs, chunks, norms, rps, group_rows, scales, read_var, rk0, rk1, rks, ir_a, ir_xs, ir_gamma_n, out_noise, \
+    ok0, ok1, oks, adc_bits, adc_clamp
+
+extern "C" __global__ void __launch_bounds__(256, 4) pim_ncb_output(NCB_OUTPUT_PARAMS) { ncb_output<true>(NCB_OUTPUT_ARGS); }
+
+extern "C" __global__ void __launch_bounds__(256, 4) pim_ncb_output_plain(NCB_OUTPUT_PARAMS) { ncb_output<false>(NCB_OUTPUT_ARGS); }

@@ -16,7 +16,7 @@ use super::chip::{Chip, READ, Tiling};
 use super::{OUT, PcmAihwkit, host};
 use crate::pim::gpu::PhiloxKey;
 use crate::pim::gpu::pcm::{self as kernels, Io, MAX_CHUNK, Tiles};
-use crate::pim::simulator::{HwaChunk, HwaForward, TileCall};
+use crate::pim::simulator::{HwaForward, TileCall};
 
 /// Stream tags of the training draws (hwa.rs).
 const HWA_WEIGHT_NOISE: u64 = 0xA6;
@@ -123,13 +123,6 @@ impl PcmAihwkit {
         let (normalised, used, factors) = kernels::hwa_weights(weight, self.core_size, self.per_row, self.train_weight_noise, key)?;
         let key = PhiloxKey::new(call.noise, HWA_OUT << 48);
         let (y, pass) = kernels::tiles_forward(&x, &normalised, &factors, tiles(&tiling), self.gpu_io(), key, true)?;
-        let pass = pass.expect("asked for");
-        let chunks = tiling
-            .chunks
-            .iter()
-            .enumerate()
-            .map(|(ki, &(k0, kt))| Ok(HwaChunk { k0, kt, weight: used.narrow(0, n * k0, n * kt)?.reshape((n, kt))?, pass: pass.get(ki)? }))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(HwaForward { y, chunks })
+        Ok(HwaForward { y, chunks: tiling.chunks, weight: used, pass: pass.expect("asked for") })
     }
 }

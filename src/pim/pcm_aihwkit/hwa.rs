@@ -13,7 +13,7 @@ use candle_core::{Device, Result, Tensor};
 use super::chip::Tiling;
 use super::io::TileNoise;
 use super::{PcmAihwkit, host};
-use crate::pim::simulator::{HwaChunk, HwaForward, TileCall};
+use crate::pim::simulator::{HwaForward, TileCall};
 
 /// Stream tags of the training draws: the weight noise, and the IO's output noise.
 const WEIGHT_NOISE: u64 = 0xA6;
@@ -26,7 +26,8 @@ pub(super) fn forward(sim: &PcmAihwkit, x: &Tensor, weight: &Tensor, call: &Tile
     let (xs, w) = (host(x)?, host(weight)?);
     let tiling = Tiling::new(n, k, sim.core_size);
     let mut y = vec![0.0f32; rows * n];
-    let mut chunks = Vec::with_capacity(tiling.chunks.len());
+    // Chunk-major: each chunk's [n, kt] weights and [rows, n] pass mask after the last.
+    let (mut weight, mut passes) = (Vec::with_capacity(n * k), Vec::with_capacity(tiling.chunks.len() * rows * n));
     for (ki, &(k0, kt)) in tiling.chunks.iter().enumerate() {
         let chunk = sim.io.chunk(&xs, rows, k, k0, kt);
         let mut w_used = vec![0.0f32; n * kt];
@@ -71,13 +72,15 @@ pub(super) fn forward(sim: &PcmAihwkit, x: &Tensor, weight: &Tensor, call: &Tile
                 }
             }
         }
-        let device = x.device();
-        chunks.push(HwaChunk {
-            k0,
-            kt,
-            weight: Tensor::from_vec(w_used, (n, kt), &Device::Cpu)?.to_device(device)?,
-            pass: Tensor::from_vec(pass, (rows, n), &Device::Cpu)?.to_device(device)?,
-        });
+        weight.extend(w_used);
+        passes.extend(pass);
     }
-    Ok(HwaForward { y: Tensor::from_vec(y, (rows, n), &Device::Cpu)?.to_device(x.device())?, chunks })
+    let device = x.device();
+    let on_device = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &Device::Cpu)?.to_device(device);
+    Ok(HwaForward {
+        y: on_device(y, &[rows, n])?,
+        chunks: tiling.chunks.clone(),
+        weight: on_device(weight, &[n * k])?,
+        pass: on_device(passes, &[tiling.chunks.len(), rows, n])?,
+    })
 }

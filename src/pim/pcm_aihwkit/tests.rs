@@ -289,16 +289,17 @@ fn hardware_aware_gradients_go_through_the_perturbed_weights_and_stop_where_clip
     let sim = PcmAihwkit::from_params(&p).unwrap();
     let (x, w, g) = (randn(4, (5, 100), 1.0), randn(5, (30, 100), 0.05), randn(6, (5, 30), 1.0));
     let hwa = sim.hardware_aware_forward(&x, &w, &train_call(1)).unwrap().expect("training is hardware-aware");
-    assert_eq!(hwa.chunks.iter().map(|c| (c.k0, c.kt)).collect::<Vec<_>>(), [(0, 64), (64, 36)]);
+    assert_eq!(hwa.chunks, [(0, 64), (64, 36)]);
+    assert_eq!((hwa.weight.dims(), hwa.pass.dims()), (&[30 * 100][..], &[2, 5, 30][..]), "chunk-major weights, a mask per chunk");
     // The perturbation is the configured weight noise: std 0.067 of each tile row's max |w|. 3000 draws: the
     // sample std has a standard error of 0.067/√6000 ≈ 0.0009; ±0.004 is over 4 standard errors.
     let mut rel = Vec::new();
-    for c in &hwa.chunks {
-        let (used, orig) = (vec2(&c.weight), vec2(&w.narrow(1, c.k0, c.kt).unwrap()));
+    for (ci, &(k0, kt)) in hwa.chunks.iter().enumerate() {
+        let (used, orig) = (vec2(&hwa.chunk_weight(ci).unwrap()), vec2(&w.narrow(1, k0, kt).unwrap()));
         for r in 0..30 {
-            let row = &orig[r * c.kt..(r + 1) * c.kt];
+            let row = &orig[r * kt..(r + 1) * kt];
             let m = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            rel.extend(used[r * c.kt..(r + 1) * c.kt].iter().zip(row).map(|(u, o)| ((u - o) / m) as f64));
+            rel.extend(used[r * kt..(r + 1) * kt].iter().zip(row).map(|(u, o)| ((u - o) / m) as f64));
         }
     }
     let std = (rel.iter().map(|v| v * v).sum::<f64>() / rel.len() as f64).sqrt();
@@ -309,11 +310,11 @@ fn hardware_aware_gradients_go_through_the_perturbed_weights_and_stop_where_clip
     assert_eq!(y, vec2(&hwa.y), "the same draws: the forward is reproducible");
     let mut want_gx = Tensor::zeros((5, 100), candle_core::DType::F32, &Device::Cpu).unwrap();
     let mut want_gw = Vec::new();
-    for c in &hwa.chunks {
-        let gp = (&g * &c.pass).unwrap();
-        let part = gp.matmul(&c.weight).unwrap();
-        want_gx = want_gx.slice_assign(&[0..5, c.k0..c.k0 + c.kt], &part).unwrap();
-        want_gw.push(gp.t().unwrap().matmul(&x.narrow(1, c.k0, c.kt).unwrap()).unwrap());
+    for (ci, &(k0, kt)) in hwa.chunks.iter().enumerate() {
+        let gp = (&g * &hwa.pass.get(ci).unwrap()).unwrap();
+        let part = gp.matmul(&hwa.chunk_weight(ci).unwrap()).unwrap();
+        want_gx = want_gx.slice_assign(&[0..5, k0..k0 + kt], &part).unwrap();
+        want_gw.push(gp.t().unwrap().matmul(&x.narrow(1, k0, kt).unwrap()).unwrap());
     }
     let want_gw = Tensor::cat(&want_gw, 1).unwrap();
     assert!(rel_err(&gx, &vec2(&want_gx)) < 1e-5);
@@ -323,11 +324,10 @@ fn hardware_aware_gradients_go_through_the_perturbed_weights_and_stop_where_clip
     // Without bound management and with a tiny out-bound most outputs clip: their gradient is zero.
     let clipping = params(&[("core-size", Int(64)), ("out-bound", Float(0.05)), ("bound-management", Str("none".into()))]);
     let hwa = PcmAihwkit::from_params(&clipping).unwrap().hardware_aware_forward(&x, &w, &train_call(1)).unwrap().unwrap();
-    let passed: f32 = hwa.chunks.iter().map(|c| vec2(&c.pass).iter().sum::<f32>()).sum();
+    let passed: f32 = vec2(&hwa.pass).iter().sum();
     assert!(passed < 0.5 * (5 * 30 * 2) as f32, "{passed}");
     let (_, gx, _) = training_gradients(PcmAihwkit::from_params(&clipping).unwrap(), &x, &w, &g);
-    let zero_pass = Tensor::zeros((5, 30), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let all_clipped = hwa.chunks.iter().all(|c| vec2(&c.pass) == vec2(&zero_pass));
+    let all_clipped = vec2(&hwa.pass).iter().all(|&p| p == 0.0);
     assert!(all_clipped || gx.iter().any(|v| *v != 0.0));
 }
 
@@ -337,7 +337,7 @@ fn every_training_forward_draws_new_weight_noise_and_evaluation_is_not_hardware_
     let (x, w) = (randn(7, (3, 40), 1.0), randn(8, (20, 40), 0.05));
     let a = sim.hardware_aware_forward(&x, &w, &train_call(1)).unwrap().unwrap();
     let b = sim.hardware_aware_forward(&x, &w, &train_call(2)).unwrap().unwrap();
-    assert_ne!(vec2(&a.chunks[0].weight), vec2(&b.chunks[0].weight));
+    assert_ne!(vec2(&a.weight), vec2(&b.weight));
     assert!(sim.hardware_aware_forward(&x, &w, &call(0, 1, 0.0)).unwrap().is_none());
     // matmul in training is the hardware-aware forward's value.
     assert_eq!(vec2(&sim.matmul(&x, &w, &train_call(1)).unwrap()), vec2(&a.y));
