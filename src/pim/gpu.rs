@@ -1,6 +1,7 @@
 //! The tiles' per-element work as candle ops that run where the tensors are: on the CPU (the reference
-//! loops of quant.rs) and, in a `cuda` build, on the GPU (src/pim/cuda/kernels.cu, compiled to PTX by
-//! build.rs). Each op is one fused pass over memory; the matrix products stay with candle (cuBLAS).
+//! loops of quant.rs) and, in a `cuda` build, on the GPU (src/pim/gpu/kernels.cu and the .cuh files it
+//! includes, compiled to PTX by build.rs). Each op is one fused pass over memory; the matrix products stay
+//! in cuBLAS (candle's matmul, or gpu/gemm.rs where the operands are strided chunks).
 //!
 //! The CPU side of every op is what CI tests against the technologies' CPU paths; the GPU side is checked
 //! against the CPU side by tests/cuda.rs on a GPU machine. Noise is Philox4x32-10 counter-based (one draw per
