@@ -20,7 +20,7 @@ pub struct Strided<'a> {
 }
 
 impl Strided<'_> {
-    /// The end of the last element a `[rows, cols]` matrix of each batch entry reaches, within the tensor.
+    /// Fails unless the tensor is contiguous f32 and each of the `batch` `[rows, cols]` matrices lies inside it.
     fn check(&self, rows: usize, cols: usize, batch: usize, what: &str) -> Result<()> {
         let last = self.offset + (batch - 1) * self.stride + (rows - 1) * self.ld + cols;
         if self.data.dtype() != DType::F32 || !self.data.is_contiguous() || cols > self.ld || last > self.data.elem_count() {
@@ -105,10 +105,13 @@ pub fn products(product: Product, a: Strided, b: Strided, c: Strided, (m, n, kt)
     Ok(())
 }
 
-/// The K-chunks of `kt_full` columns (the last one possibly narrower) of `a` `[m, k]` times those of `b`
-/// (`[n, k]`, or chunk-major: chunk c the `[n, kt]` matrix at n·k0): `[chunks, m, n]`, chunk c at `c·m·n`.
+/// The K-chunks of `cs` columns (the last one possibly narrower) of `a` `[m, k]` times those of `b` (`[n, k]`,
+/// or chunk-major: chunk c the `[n, kt]` matrix at n·k0), into `out` `[chunks, m, n]` (chunk c at `c·m·n`).
 /// One batched call for the full chunks, one for a narrower last chunk.
 pub fn chunk_products(a: &Tensor, b: &Tensor, b_chunk_major: bool, cs: usize, out: &Tensor) -> Result<()> {
+    if cs == 0 {
+        bail!("chunk products: chunks of 0 columns");
+    }
     let (m, k) = a.dims2()?;
     let n = b.elem_count() / k.max(1);
     let (full, rest) = (k / cs, k % cs);

@@ -1,4 +1,4 @@
-//! NewComputeBench's PCM tile on a GPU (kernels.cu `pim_ncb_*`, pcm_ncb.rs for the numerics): the DAC with
+//! NewComputeBench's PCM tile on a GPU (pcm_ncb.cuh `pim_ncb_*`, pcm_ncb.rs for the numerics): the DAC with
 //! its per-group input norms, the programming of one forward call, every K-chunk's tile products, and the
 //! output step over all K-chunks. Like gpu/pcm.rs, these launch on the storages of tensors made for the call,
 //! since two of the kernels write two outputs.

@@ -1,4 +1,4 @@
-//! The AIHWKIT PCM tile's per-call work on a GPU (kernels.cu `pim_pcm_*`): the chip read at a drift time,
+//! The AIHWKIT PCM tile's per-call work on a GPU (pcm_aihwkit.cuh `pim_pcm_*`): the chip read at a drift time,
 //! and a layer's tiles through the IO model (the DAC of every input chunk, one batched GEMM, the output
 //! converters with bound management); the weights of a hardware-aware training forward and the post-update
 //! clip. These launch on the storages of tensors the caller made for the call (contiguous, on one GPU):
@@ -101,7 +101,7 @@ pub struct Tiles {
 /// The widest tile whose outputs the converter kernel holds in registers (pcm_aihwkit.cuh `HELD` · 4 · 32).
 const HELD_OUTPUTS: usize = 512;
 
-/// Threads per block of the bound-management kernel (kernels.cu `RETRY_THREADS`).
+/// Threads per block of the bound-management kernel (pcm_aihwkit.cuh `RETRY_THREADS`).
 const RETRY_THREADS: u32 = 512;
 
 /// Blocks of the bound-management kernel: it strides over a count only the GPU knows, so the grid is fixed;
@@ -127,7 +127,7 @@ pub fn tiles_forward(
     let (rows, k) = x.dims2()?;
     let (chunks, n) = factor.dims2()?;
     let Tiles { tc, tw } = tiles;
-    if chunks != k.div_ceil(tc) || wc.elem_count() != n * k || tw == 0 {
+    if tc == 0 || tw == 0 || chunks != k.div_ceil(tc) || wc.elem_count() != n * k {
         bail!("PCM tiles: x {:?}, weights {:?} and factors {:?} do not fit chunks of {tc}", x.shape(), wc.shape(), factor.shape());
     }
     if rows == 0 || n == 0 || k == 0 {
