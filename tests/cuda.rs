@@ -48,22 +48,25 @@ fn rel_max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn quantizers_are_bit_identical_on_the_gpu() {
     let gpu = gpu_device();
-    let (rows, k, cs) = (300, 777, 64);
-    let x = randn(rows, k, 1, 1.0);
-    let xg = x.to_device(&gpu).unwrap();
-    for format in [
-        Format::Bfp { exponent_bits: 4, mantissa_bits: 3 },
-        Format::Bfp { exponent_bits: 5, mantissa_bits: 2 },
-        Format::Bfp { exponent_bits: 8, mantissa_bits: 7 },
-        Format::Int { bits: 8 },
-        Format::Int { bits: 3 },
-        Format::NcbDac { bits: Some(8) },
-        Format::NcbDac { bits: None },
-    ] {
-        for (group_rows, rps) in [(1, 1), (cs, 128), (cs, rows)] {
-            let cpu = flat(&gpu::quantize_groups(&x, cs, group_rows, rps, format).unwrap());
-            let dev = flat(&gpu::quantize_groups(&xg, cs, group_rows, rps, format).unwrap());
-            assert_eq!(cpu, dev, "{format:?}, groups of {group_rows} rows in sequences of {rps}");
+    // 777 columns take the scalar kernels, 776 the 16-byte ones.
+    for k in [777, 776] {
+        let (rows, cs) = (300, 64);
+        let x = randn(rows, k, 1, 1.0);
+        let xg = x.to_device(&gpu).unwrap();
+        for format in [
+            Format::Bfp { exponent_bits: 4, mantissa_bits: 3 },
+            Format::Bfp { exponent_bits: 5, mantissa_bits: 2 },
+            Format::Bfp { exponent_bits: 8, mantissa_bits: 7 },
+            Format::Int { bits: 8 },
+            Format::Int { bits: 3 },
+            Format::NcbDac { bits: Some(8) },
+            Format::NcbDac { bits: None },
+        ] {
+            for (group_rows, rps) in [(1, 1), (cs, 128), (cs, rows)] {
+                let cpu = flat(&gpu::quantize_groups(&x, cs, group_rows, rps, format).unwrap());
+                let dev = flat(&gpu::quantize_groups(&xg, cs, group_rows, rps, format).unwrap());
+                assert_eq!(cpu, dev, "{format:?}, {k} columns, groups of {group_rows} rows in sequences of {rps}");
+            }
         }
     }
     // Hostile values: zeros, constants, huge, subnormal.
@@ -279,20 +282,21 @@ fn pcm_noise_on_the_gpu_has_the_cpu_error_level() {
 #[test]
 fn pcm_ncb_on_the_gpu_is_the_cpu_tile() {
     let gpu = gpu_device();
-    let (x, w) = (randn(111, 700, 23, 1.0), randn(300, 700, 24, 0.05));
-    let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
     let noise_off = |scale: &str| {
         tech(PimKind::PcmNcb, PCM_NCB, &[("programming-noise", ParamValue::Bool(false)), ("input-scale", ParamValue::Str(scale.into()))])
     };
-    for scale in ["block", "token"] {
+    // 300 outputs take the vector output kernel (rows of a multiple of 4), 299 the general one.
+    for (scale, n) in [("block", 300), ("token", 300), ("block", 299)] {
+        let (x, w) = (randn(111, 700, 23, 1.0), randn(n, 700, 24, 0.05));
+        let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
         let technology = noise_off(scale);
         let c = TileCall { rows_per_sequence: 37, ..call("encoder.layer.0.intermediate.dense", 0.0, false) };
         let on_cpu = flat(&technology.simulator.matmul(&x, &w, &c).unwrap());
         let on_gpu = flat(&technology.simulator.matmul(&xg, &wg, &c).unwrap());
         let diff = rel_max_diff(&on_gpu, &on_cpu);
-        assert!(diff < 1e-2, "{scale}: outputs differ by {diff} relative to their largest");
+        assert!(diff < 1e-2, "{scale}, {n} outputs: outputs differ by {diff} relative to their largest");
         let close = on_gpu.iter().zip(&on_cpu).filter(|(a, b)| (*a - *b).abs() <= 1e-4 * b.abs().max(1.0)).count();
-        assert!(close as f64 > 0.99 * on_cpu.len() as f64, "{scale}: only {close} of {} outputs agree", on_cpu.len());
+        assert!(close as f64 > 0.99 * on_cpu.len() as f64, "{scale}, {n} outputs: only {close} of {} agree", on_cpu.len());
     }
     let on = |name| (name, ParamValue::Bool(true));
     let noisy = tech(PimKind::PcmNcb, PCM_NCB, &[on("programming-noise"), on("read-noise"), on("ir-drop"), on("out-noise")]);
@@ -307,23 +311,26 @@ fn pcm_ncb_on_the_gpu_is_the_cpu_tile() {
 #[test]
 fn pcm_hardware_aware_training_matches_the_cpu() {
     let gpu = gpu_device();
-    let technology = pcm(&[
-        ("train-weight-noise", ParamValue::Float(0.0)),
-        ("out-noise", ParamValue::Float(0.0)),
-        ("out-bound", ParamValue::Float(2.0)),
-        ("core-size", ParamValue::Int(48)),
-    ]);
-    let config = config(64, 4, 2);
-    let step = |device: &Device| -> (Vec<f32>, Vec<f32>) {
-        let mut model: SequenceClassifier = random_model(&config, 2, 5, device).unwrap();
-        model.set_linear_forward(technology.linear(3, 0, 0.0, 0));
-        training_step(&model, "layer.0.intermediate.dense.weight", device)
-    };
-    let ((logits_cpu, grad_cpu), (logits_gpu, grad_gpu)) = (step(&Device::Cpu), step(&gpu));
-    let diff = rel_max_diff(&logits_gpu, &logits_cpu);
-    assert!(diff < 2e-2, "logits differ by {diff}");
-    let diff = rel_max_diff(&grad_gpu, &grad_cpu);
-    assert!(diff < 2e-2, "intermediate gradients differ by {diff} relative to their largest");
+    // Tiles of 48 take the general DAC and converter kernels, tiles of 128 their vector forms.
+    for core_size in [48, 128] {
+        let technology = pcm(&[
+            ("train-weight-noise", ParamValue::Float(0.0)),
+            ("out-noise", ParamValue::Float(0.0)),
+            ("out-bound", ParamValue::Float(2.0)),
+            ("core-size", ParamValue::Int(core_size)),
+        ]);
+        let config = config(64, 4, 2);
+        let step = |device: &Device| -> (Vec<f32>, Vec<f32>) {
+            let mut model: SequenceClassifier = random_model(&config, 2, 5, device).unwrap();
+            model.set_linear_forward(technology.linear(3, 0, 0.0, 0));
+            training_step(&model, "layer.0.intermediate.dense.weight", device)
+        };
+        let ((logits_cpu, grad_cpu), (logits_gpu, grad_gpu)) = (step(&Device::Cpu), step(&gpu));
+        let diff = rel_max_diff(&logits_gpu, &logits_cpu);
+        assert!(diff < 2e-2, "tiles of {core_size}: logits differ by {diff}");
+        let diff = rel_max_diff(&grad_gpu, &grad_cpu);
+        assert!(diff < 2e-2, "tiles of {core_size}: intermediate gradients differ by {diff} relative to their largest");
+    }
 
     let (n, k) = (300, 200);
     let mut w = flat(&randn(n, k, 23, 0.02));

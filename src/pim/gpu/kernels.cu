@@ -101,45 +101,114 @@ __device__ __forceinline__ bool group_task(long long task, int rows, int k, int 
     return true;
 }
 
-// Quantizes x [rows, k] in place with one scale per (row group, K-chunk of cs columns). Groups: within each
-// sequence of `rps` rows, consecutive runs of `group_rows` rows (1: a scale per token or weight row; cs: the
-// block scale, or a weight tile). One warp per (group, chunk) of a row each, or (`block_tasks`) one block of
-// 8 warps per (group, chunk) of many rows: a warp per task left the GPU idle on the few large groups of the
-// block input scale. `norms` [groups, chunks] gets the factor that turns the output back into input units
-// (NCB DAC: max + 1e-9; else 1); may be null. The max is order-independent: both shapes give the same bits.
+// Quantizes x [rows, k] with one scale per (row group, K-chunk of cs columns) for groups of one row (a scale
+// per token or weight row; larger groups: pim_group_max and pim_quantize_by_max). Groups: within each sequence
+// of `rps` rows, consecutive runs of `group_rows` rows. One warp per (group, chunk). `norms` [groups, chunks]
+// gets the factor that turns the output back into input units (NCB DAC: max + 1e-9; else 1); may be null.
 extern "C" __global__ void pim_quantize_groups(const float* src, float* x, int rows, int k, int cs, int group_rows, int rps, int format,
-                                               int e_bits, int m_bits, int bits, float* norms, int block_tasks) {
-    __shared__ float warp_maxes[32];
+                                               int e_bits, int m_bits, int bits, float* norms) {
     int chunks = (k + cs - 1) / cs;
-    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
-    // Block tasks: the block's warps share the rows; warp tasks: one warp takes them all.
-    int parts = block_tasks ? warps : 1, part = block_tasks ? warp : 0;
-    long long task = block_tasks ? (long long)blockIdx.x : (long long)blockIdx.x * warps + warp;
+    int lane = threadIdx.x % WARP;
     GroupTask t;
-    if (!group_task(task, rows, k, cs, group_rows, rps, &t)) return;
+    if (!group_task((long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, rows, k, cs, group_rows, rps, &t)) return;
     int width = t.c1 - t.c0;
     if (t.r0 >= t.r1) {  // a group past the end of a short last sequence
-        if (norms != nullptr && threadIdx.x % (block_tasks ? blockDim.x : WARP) == 0) norms[t.group * chunks + t.chunk] = 1.0f;
+        if (norms != nullptr && lane == 0) norms[t.group * chunks + t.chunk] = 1.0f;
         return;
     }
     // Rows in turn, the lanes along a row: coalesced, and no division per element.
     float m = 0.0f;
-    for (int r = t.r0 + part; r < t.r1; r += parts)
+    for (int r = t.r0; r < t.r1; r++)
         for (int j = lane; j < width; j += WARP) m = fmaxf(m, fabsf(src[(long long)r * k + t.c0 + j]));
     m = warp_max(m);
-    if (block_tasks) {
-        if (lane == 0) warp_maxes[warp] = m;
-        __syncthreads();
-        for (int i = 0; i < warps; i++) m = fmaxf(m, warp_maxes[i]);
-    }
     Grid g = make_grid(format, e_bits, m_bits, bits, m);
-    for (int r = t.r0 + part; r < t.r1; r += parts)
+    for (int r = t.r0; r < t.r1; r++)
         for (int j = lane; j < width; j += WARP) {
             long long i = (long long)r * k + t.c0 + j;
             x[i] = grid_apply(g, src[i]);
         }
-    if (norms != nullptr && lane == 0 && part == 0) norms[t.group * chunks + t.chunk] = (format == 3 || format == 4) ? m + 1e-9f : 1.0f;
+    if (norms != nullptr && lane == 0) norms[t.group * chunks + t.chunk] = (format == 3 || format == 4) ? m + 1e-9f : 1.0f;
 }
+
+// Rows of a group that one block of pim_group_max reads.
+#define GROUP_MAX_SLAB 16
+
+// gmax[group · chunks + chunk] = max |x| over each (row group, K-chunk) of x [rows, k] (groups as
+// pim_quantize_groups'; gmax zero on entry): block (task, slab) reads GROUP_MAX_SLAB of the task's rows, a warp
+// per row, and adds its maximum with an atomic max on the bits (as pim_tile_max). The first pass of the
+// quantization of large groups (the block input scale, weight tiles), where a block per group left most of the
+// GPU waiting on loads.
+extern "C" __global__ void pim_group_max(const float* x, int rows, int k, int cs, int group_rows, int rps, float* gmax) {
+    __shared__ float warp_maxes[32];
+    GroupTask t;
+    if (!group_task(blockIdx.x, rows, k, cs, group_rows, rps, &t)) return;
+    int chunks = (k + cs - 1) / cs, width = t.c1 - t.c0;
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
+    int r0 = t.r0 + blockIdx.y * GROUP_MAX_SLAB, r1 = min(r0 + GROUP_MAX_SLAB, t.r1);
+    float m = 0.0f;
+    for (int r = r0 + warp; r < r1; r += warps) {
+        const float* xr = x + (long long)r * k + t.c0;
+#pragma unroll 8
+        for (int j = lane; j < width; j += WARP) m = fmaxf(m, fabsf(xr[j]));
+    }
+    m = warp_max(m);
+    if (lane == 0) warp_maxes[warp] = m;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    for (int i = 0; i < warps; i++) m = fmaxf(m, warp_maxes[i]);
+    if (m > 0.0f) atomicMax((unsigned int*)&gmax[t.group * chunks + t.chunk], __float_as_uint(m));
+}
+
+// The second pass: x [rows, k] → out, every element through the grid of its (row group, K-chunk)'s maximum
+// from pim_group_max, and `norms` (may be null) as pim_quantize_groups'. Same grids as pim_quantize_groups: the
+// same bits. A thread per VEC elements of a row (4: 16-byte accesses, where k and cs allow them), and a kernel
+// per format (pim_quantize_by_max{VEC}_f{FORMAT}): the grid code of one format only, so few registers and many
+// threads in flight. Fewer threads with loops over rows left the GPU waiting on loads (23–47 µs for a 4096 ×
+// 768 input on an H200).
+template <int FORMAT, int VEC>
+__device__ __forceinline__ void quantize_by_max(const float* src, float* x, int rows, int k, int cs, int group_rows, int rps, int e_bits,
+                                                int m_bits, int bits, const float* gmax, float* norms) {
+    long long u = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    int kv = k / VEC;
+    long long runs = (long long)rows * kv;
+    if (u >= runs) return;
+    // 32-bit division where the size allows it: a 64-bit one costs several times more.
+    int r, c;
+    if (runs <= 0xffffffffLL) {
+        r = (int)((uint32_t)u / (uint32_t)kv);
+        c = (int)((uint32_t)u - (uint32_t)r * (uint32_t)kv) * VEC;
+    } else {
+        r = (int)(u / kv);
+        c = (int)(u % kv) * VEC;
+    }
+    int chunks = (k + cs - 1) / cs, groups_per_seq = (rps + group_rows - 1) / group_rows, chunk = c / cs;
+    long long at = ((long long)(r / rps) * groups_per_seq + (r % rps) / group_rows) * chunks + chunk;
+    float m = gmax[at];
+    Grid g = make_grid(FORMAT, e_bits, m_bits, bits, m);
+    long long i = (long long)r * k + c;
+    if (VEC == 4) {
+        float4 v = *reinterpret_cast<const float4*>(src + i);
+        *reinterpret_cast<float4*>(x + i) = make_float4(grid_apply(g, v.x), grid_apply(g, v.y), grid_apply(g, v.z), grid_apply(g, v.w));
+    } else {
+        x[i] = grid_apply(g, src[i]);
+    }
+    if (norms != nullptr && (r % rps) % group_rows == 0 && c % cs == 0) norms[at] = (FORMAT == 3 || FORMAT == 4) ? m + 1e-9f : 1.0f;
+}
+
+#define QUANTIZE_BY_MAX(VEC, FORMAT)                                                                                              \
+    extern "C" __global__ void pim_quantize_by_max##VEC##_f##FORMAT(const float* src, float* x, int rows, int k, int cs,        \
+                                                                   int group_rows, int rps, int e_bits, int m_bits, int bits,   \
+                                                                   const float* gmax, float* norms) {                           \
+        quantize_by_max<FORMAT, VEC>(src, x, rows, k, cs, group_rows, rps, e_bits, m_bits, bits, gmax, norms);                \
+    }
+QUANTIZE_BY_MAX(1, 1)
+QUANTIZE_BY_MAX(1, 2)
+QUANTIZE_BY_MAX(1, 3)
+QUANTIZE_BY_MAX(1, 4)
+QUANTIZE_BY_MAX(4, 1)
+QUANTIZE_BY_MAX(4, 2)
+QUANTIZE_BY_MAX(4, 3)
+QUANTIZE_BY_MAX(4, 4)
 
 // ---- Counter-based normal draws: Philox4x32-10 (philox.cuh) and Box-Muller. ----
 
@@ -226,11 +295,13 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
     return z ^ (z >> 31);
 }
 
-// Summed per block before the one atomic add of each block: an atomic per warp on the one address
-// serialised (60 µs for a 3072 × 768 weight on an H100).
+// Summed per block before the one atomic add of each block, over a fixed grid (cuda.rs `grid_stride`): an
+// atomic per warp on the one address serialised (60 µs for a 3072 × 768 weight on an H100), and so did one per
+// block of 256 elements (19 µs on an H200).
 extern "C" __global__ void pim_fingerprint_sum(const float* w, long long n, unsigned long long* sum) {
     __shared__ unsigned long long warps[32];
     unsigned long long local = 0;
+#pragma unroll 4
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         local += mix64(((unsigned long long)__float_as_uint(w[i]) << 32) ^ (unsigned long long)i);
     for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
@@ -258,8 +329,16 @@ extern "C" __global__ void pim_tile_max(const float* w, int n, int k, int cs, fl
     int r0 = (tile / chunks) * cs + blockIdx.y * TILE_MAX_SLAB, r1 = min(min(r0 + TILE_MAX_SLAB, (tile / chunks) * cs + cs), n);
     int c0 = (tile % chunks) * cs, c1 = min(c0 + cs, k);
     float m = 0.0f;
-    for (int r = r0; r < r1; r++)
-        for (int c = c0 + threadIdx.x; c < c1; c += blockDim.x) m = fmaxf(m, fabsf(w[(long long)r * k + c]));
+    if (c1 - c0 <= (int)blockDim.x) {
+        // A column per thread (tiles up to the block's width): the slab's loads unrolled, in flight together.
+        int c = c0 + threadIdx.x;
+        if (c < c1)
+#pragma unroll 8
+            for (int r = r0; r < r1; r++) m = fmaxf(m, fabsf(w[(long long)r * k + c]));
+    } else {
+        for (int r = r0; r < r1; r++)
+            for (int c = c0 + threadIdx.x; c < c1; c += blockDim.x) m = fmaxf(m, fabsf(w[(long long)r * k + c]));
+    }
     m = warp_max(m);
     if (threadIdx.x % WARP == 0) warp_maxes[threadIdx.x / WARP] = m;
     __syncthreads();

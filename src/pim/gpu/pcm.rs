@@ -157,7 +157,7 @@ pub fn tiles_forward(
     };
     let count = Tensor::zeros(1, DType::U32, x.device())?;
     {
-        let f = dev.get_or_load_custom_func("pim_pcm_dac", MODULE, PTX)?;
+        let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_dac", tc, k, &[x]), MODULE, PTX)?;
         let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
         let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
         let a = [rows as i32, k as i32, tc as i32, chunks as i32, io.abs_max as i32];
@@ -175,7 +175,7 @@ pub fn tiles_forward(
     let pass_view = pass_storage.as_ref().map(|(s, l)| view::<f32>(s, l)).transpose()?;
     let null = 0u64;
     let a = [rows as i32, n as i32, tw as i32, chunks as i32, io.iterative_bm as i32];
-    let f = dev.get_or_load_custom_func("pim_pcm_finalize", MODULE, PTX)?;
+    let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_finalize", tw, n, &[factor]), MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&yv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&sv).arg(&fv).arg(&ov);
     match &pass_view {
@@ -208,6 +208,18 @@ pub fn tiles_forward(
     drop(pass_storage);
     drop((ys, fs, os, ss, ps, is, cs));
     Ok((out, pass))
+}
+
+/// The form of a DAC or converter kernel for chunks or tiles of `width` columns in rows of `len`: its vector
+/// form (`_vec1`, `_vec2`, `_vec4`: float4s of 128·V columns per warp) where `width` is 128, 256 or 512, `len` a
+/// multiple of 4 and the `operands` other than the call's own fresh tensors start 16-byte aligned (the presets'
+/// shapes: roughly half the instructions), else the general one.
+fn vector_kernel(name: &str, width: usize, len: usize, operands: &[&Tensor]) -> String {
+    let aligned = operands.iter().all(|t| t.is_contiguous() && t.layout().start_offset() % 4 == 0);
+    match (width, len % 4, aligned) {
+        (128 | 256 | 512, 0, true) => format!("{name}_vec{}", width / 128),
+        _ => name.to_string(),
+    }
 }
 
 /// The largest chunk the bound-management kernel holds in shared memory (48 KiB, the default limit).

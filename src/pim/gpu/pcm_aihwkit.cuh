@@ -54,18 +54,16 @@ extern "C" __global__ void pim_pcm_read(const float* drifted, float* wc, long lo
 // output is 0), else max |x| (abs-max) or 1. One warp per (row, chunk).
 extern "C" __global__ void pim_pcm_dac(const float* x, int rows, int k, int tc, int chunks, float* xq, float* scale, int abs_max,
                                        float inp_step) {
-    long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (task >= (long long)rows * chunks) return;
-    int lane = threadIdx.x % WARP;
-    long long row = task / chunks;
-    int c = (int)(task % chunks), k0 = c * tc, kt = min(tc, k - k0);
-    const float* xr = x + row * k + k0;
+    WarpTile t;  // the (row, chunk) of the warp: columns [o0, o1)
+    if (!warp_tile(rows, k, tc, &t)) return;
+    const float* xr = x + t.row * k + t.o0;
     float m = 0.0f;
+    int lane = t.lane, kt = t.o1 - t.o0;
     for (int j = lane; j < kt; j += WARP) m = fmaxf(m, fabsf(xr[j]));
     m = warp_max(m);
     float s = m == 0.0f ? 0.0f : (abs_max ? m : 1.0f);
-    if (lane == 0) scale[(long long)c * rows + row] = s;
-    for (int j = lane; j < kt; j += WARP) xq[row * k + k0 + j] = s > 0.0f ? io_quantize(xr[j] / s, inp_step, 1.0f) : 0.0f;
+    if (lane == 0) scale[(long long)t.tile * rows + t.row] = s;
+    for (int j = lane; j < kt; j += WARP) xq[t.row * k + t.o0 + j] = s > 0.0f ? io_quantize(xr[j] / s, inp_step, 1.0f) : 0.0f;
 }
 
 // Bound management stops halving the input at this reduction (io.rs `MAX_BM_REDUCTION`).
@@ -456,3 +454,140 @@ extern "C" __global__ void pim_pcm_clip_apply(const float* w, float* out, long l
         out[i] = v;
     }
 }
+
+// ---- Vector forms of the DAC and the converter for the presets' shapes: chunks and tiles of 128·V columns
+// (the last one may be narrower) in rows of a multiple of 4. Lane l holds columns 4l + 128v (v < V) as float4s:
+// a chunk row is V 16-byte loads per lane, with no per-element bounds or index arithmetic. The same arithmetic,
+// draws and lists as the general kernels, on the same inputs. ----
+
+__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ void st4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+
+// pim_pcm_dac for chunks of tc = 128·V columns and k a multiple of 4.
+template <int V>
+__device__ __forceinline__ void pcm_dac_vec(const float* x, int rows, int k, int tc, int chunks, float* xq, float* scale, int abs_max,
+                                           float inp_step) {
+    WarpTile t;  // the (row, chunk) of the warp: columns [o0, o1)
+    if (!warp_tile(rows, k, tc, &t)) return;
+    const float* xr = x + t.row * k + t.o0;
+    int lane = t.lane, kt = t.o1 - t.o0;
+    float4 v[V];
+    float m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        v[i] = 4 * (lane + WARP * i) < kt ? ld4(xr + 4 * (lane + WARP * i)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        m = fmaxf(fmaxf(fmaxf(m, fabsf(v[i].x)), fmaxf(fabsf(v[i].y), fabsf(v[i].z))), fabsf(v[i].w));
+    }
+    m = warp_max(m);
+    float s = m == 0.0f ? 0.0f : (abs_max ? m : 1.0f);
+    if (lane == 0) scale[(long long)t.tile * rows + t.row] = s;
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        int j = 4 * (lane + WARP * i);
+        if (j >= kt) continue;
+        float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (s > 0.0f)
+            q = make_float4(io_quantize(v[i].x / s, inp_step, 1.0f), io_quantize(v[i].y / s, inp_step, 1.0f),
+                            io_quantize(v[i].z / s, inp_step, 1.0f), io_quantize(v[i].w / s, inp_step, 1.0f));
+        st4(xq + t.row * k + t.o0 + j, q);
+    }
+}
+
+extern "C" __global__ void pim_pcm_dac_vec4(const float* x, int rows, int k, int tc, int chunks, float* xq, float* scale, int abs_max,
+                                            float inp_step) {
+    pcm_dac_vec<4>(x, rows, k, tc, chunks, xq, scale, abs_max, inp_step);
+}
+extern "C" __global__ void pim_pcm_dac_vec2(const float* x, int rows, int k, int tc, int chunks, float* xq, float* scale, int abs_max,
+                                            float inp_step) {
+    pcm_dac_vec<2>(x, rows, k, tc, chunks, xq, scale, abs_max, inp_step);
+}
+extern "C" __global__ void pim_pcm_dac_vec1(const float* x, int rows, int k, int tc, int chunks, float* xq, float* scale, int abs_max,
+                                            float inp_step) {
+    pcm_dac_vec<1>(x, rows, k, tc, chunks, xq, scale, abs_max, inp_step);
+}
+
+// pim_pcm_finalize for tiles of tw = 128·V outputs and n a multiple of 4; writes every output of out.
+template <int V>
+__device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n, int tw, int chunks, const float* scale,
+                                                const float* factor, float* out, float* pass, uint32_t* pending,
+                                                uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise,
+                                                float out_step, float out_bound, uint32_t key0, uint32_t key1, uint32_t stream) {
+    WarpTile w;
+    if (!warp_tile(rows, n, tw, &w)) return;
+    int lane = w.lane, o0 = w.o0, o1 = w.o1, rt = w.tile;
+    long long row = w.row, stride = (long long)rows * n;
+    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
+    int o4[V];
+    bool live[V];
+    float4 next[V];
+    float acc[V][4] = {};
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        o4[v] = o0 + 4 * (lane + WARP * v);
+        live[v] = o4[v] < o1;
+        next[v] = live[v] ? ld4(y + row * n + o4[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    bool any_pending = false;
+    for (int c = 0; c < chunks; c++) {
+        float4 cur[V];
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            cur[v] = next[v];
+            if (c + 1 < chunks && live[v]) next[v] = ld4(y + (c + 1) * stride + row * n + o4[v]);
+        }
+        float* pr = pass ? pass + c * stride + row * n : nullptr;
+        uint32_t* flag = &pending[((long long)rt * chunks + c) * rows + row];
+        float s = scale[(long long)c * rows + row];
+        if (!(s > 0.0f)) {
+            if (lane == 0) *flag = 0u;
+            if (pr)
+#pragma unroll
+                for (int v = 0; v < V; v++)
+                    if (live[v]) st4(pr + o4[v], make_float4(1.0f, 1.0f, 1.0f, 1.0f));
+            continue;
+        }
+        long long counter = adc_counter(c, 0, row, rows, n);
+        int saturated = 0;
+        float4 q[V];
+#pragma unroll
+        for (int v = 0; v < V; v++)
+            if (live[v]) q[v] = adc4(cur[v], o4[v], o1, a, counter, &saturated);
+        if (__any_sync(0xffffffffu, saturated) && iterative) {
+            if (lane == 0) *flag = 1u;
+            any_pending = true;
+            continue;
+        }
+        if (lane == 0) *flag = 0u;
+        const float* fc = factor + (long long)c * n;
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            if (!live[v]) continue;
+            float4 f4 = ld4(fc + o4[v]);
+            float qs[4] = {q[v].x, q[v].y, q[v].z, q[v].w}, fs[4] = {f4.x, f4.y, f4.z, f4.w}, ps[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                // accept4's arithmetic with red = 1.
+                float u = clampf(qs[e] * s, -FLT_MAX, FLT_MAX);
+                acc[v][e] = clampf(acc[v][e] + clampf(u * fs[e], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
+                ps[e] = fabsf(qs[e]) >= out_bound ? 0.0f : 1.0f;
+            }
+            if (pr) st4(pr + o4[v], make_float4(ps[0], ps[1], ps[2], ps[3]));
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < V; v++)
+        if (live[v]) st4(out + row * n + o4[v], make_float4(acc[v][0], acc[v][1], acc[v][2], acc[v][3]));
+    if (any_pending && lane == 0) retry_items[atomicAdd(retry_count, 1u)] = (uint32_t)(row * ((n + tw - 1) / tw) + rt);
+}
+
+#define PCM_FINALIZE_VEC_PARAMS \
+    const float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor, float* out, float* pass, \
+    uint32_t* pending, uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise, float out_step, float out_bound, \
+    uint32_t key0, uint32_t key1, uint32_t stream
+#define PCM_FINALIZE_VEC_ARGS \
+    y, rows, n, tw, chunks, scale, factor, out, pass, pending, retry_items, retry_count, iterative, out_noise, out_step, out_bound, key0, \
+    key1, stream
+
+extern "C" __global__ void __launch_bounds__(256, 3) pim_pcm_finalize_vec4(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<4>(PCM_FINALIZE_VEC_ARGS); }
+extern "C" __global__ void pim_pcm_finalize_vec2(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<2>(PCM_FINALIZE_VEC_ARGS); }
+extern "C" __global__ void pim_pcm_finalize_vec1(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<1>(PCM_FINALIZE_VEC_ARGS); }

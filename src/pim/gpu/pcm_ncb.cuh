@@ -177,3 +177,83 @@ __device__ __forceinline__ void ncb_output(float* acc, float* r, int rows, int n
 extern "C" __global__ void __launch_bounds__(256, 4) pim_ncb_output(NCB_OUTPUT_PARAMS) { ncb_output<true>(NCB_OUTPUT_ARGS); }
 
 extern "C" __global__ void __launch_bounds__(256, 4) pim_ncb_output_plain(NCB_OUTPUT_PARAMS) { ncb_output<false>(NCB_OUTPUT_ARGS); }
+
+// pim_ncb_output_plain for tiles of cs = 128·V outputs (the last one may be narrower) with n a multiple of 4:
+// lane l holds outputs o0 + 4l + 128v (v < V) as float4s, so a tile row of a chunk is V 16-byte loads per lane,
+// issued one chunk ahead, with no per-output bounds or index arithmetic. The same arithmetic as ncb_output
+// (bit for bit on the same r); writes every output of acc (no zeros needed).
+template <int V>
+__device__ __forceinline__ void ncb_output_vec(float* acc, const float* r, int rows, int n, int cs, int chunks, const float* norms,
+                                              int rps, int group_rows, const float* scales, int adc_bits, float adc_clamp) {
+    WarpTile w;
+    if (!warp_tile(rows, n, cs, &w)) return;
+    int lane = w.lane, t = w.tile, o0 = w.o0, o1 = w.o1;
+    long long row = w.row;
+    bool edge = (o1 - o0) < cs;
+    int group = (int)(row / rps) * ((rps + group_rows - 1) / group_rows) + (int)(row % rps) / group_rows;
+    bool live[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) live[v] = o0 + 4 * (lane + WARP * v) < o1;
+    const float* rp = r + row * n + o0 + 4 * lane;
+    long long stride = (long long)rows * n;
+    float half = adc_bits > 0 ? (float)(1u << (adc_bits - 1)) : 0.0f;
+    float4 next[V], sums[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        next[v] = live[v] ? *reinterpret_cast<const float4*>(rp + WARP * 4 * v) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        sums[v] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    for (int c = 0; c < chunks; c++) {
+        float vals[V][4];
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            vals[v][0] = next[v].x; vals[v][1] = next[v].y; vals[v][2] = next[v].z; vals[v][3] = next[v].w;
+            if (c + 1 < chunks && live[v]) next[v] = *reinterpret_cast<const float4*>(rp + (c + 1) * stride + WARP * 4 * v);
+        }
+        float lo = edge ? 0.0f : INFINITY, hi = edge ? 0.0f : -INFINITY;
+#pragma unroll
+        for (int v = 0; v < V; v++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                if (adc_bits > 0) vals[v][e] = clampf(vals[v][e], -adc_clamp, adc_clamp);
+                if (live[v]) {
+                    lo = fminf(lo, vals[v][e]);
+                    hi = fmaxf(hi, vals[v][e]);
+                }
+            }
+        bool quantize = false;
+        float b = 0.0f, s = 1.0f;
+        if (adc_bits > 0) {
+            lo = warp_min(lo);
+            hi = warp_max(hi);
+            b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
+            float range = hi - b;
+            s = half / range;
+            quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
+        }
+        float inv_s = 1.0f / s;
+        float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            float q[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) q[e] = quantize ? clampf(rintf((vals[v][e] - b) * s), -half, half - 1.0f) * inv_s + b : vals[v][e];
+            sums[v].x += q[0] * scale;
+            sums[v].y += q[1] * scale;
+            sums[v].z += q[2] * scale;
+            sums[v].w += q[3] * scale;
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < V; v++)
+        if (live[v]) *reinterpret_cast<float4*>(acc + row * n + o0 + 4 * (lane + WARP * v)) = sums[v];
+}
+
+#define NCB_VEC_PARAMS \
+    float* acc, const float* r, int rows, int n, int cs, int chunks, const float* norms, int rps, int group_rows, const float* scales, \
+    int adc_bits, float adc_clamp
+#define NCB_VEC_ARGS acc, r, rows, n, cs, chunks, norms, rps, group_rows, scales, adc_bits, adc_clamp
+
+extern "C" __global__ void __launch_bounds__(256) pim_ncb_output_vec1(NCB_VEC_PARAMS) { ncb_output_vec<1>(NCB_VEC_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) pim_ncb_output_vec2(NCB_VEC_PARAMS) { ncb_output_vec<2>(NCB_VEC_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) pim_ncb_output_vec4(NCB_VEC_PARAMS) { ncb_output_vec<4>(NCB_VEC_ARGS); }
