@@ -65,7 +65,7 @@ pub struct HwaForward {
     /// the `[N, kt]` matrix at `N·k0`).
     pub weight: Tensor,
     /// `[chunks, rows, N]`: 1 where a chunk's output passed the converters, 0 where it was clipped (no
-    /// gradient).
+    /// gradient). f32 on the CPU; u8 on a GPU, whose backward (gpu/pcm.rs `masked_gradient`) reads bytes.
     pub pass: Tensor,
 }
 

@@ -112,7 +112,8 @@ const RETRY_BLOCKS: u32 = 264;
 /// through the DAC per (row, chunk); each chunk's product with its tiles of `wc` (chunk-major: chunk c the
 /// `[n, kt]` matrix at n·k0), in one batched GEMM; output noise, ADC and bound management per (row, tile);
 /// each tile's outputs times `factor` `[chunks, n]`, summed over the chunks: `[rows, n]`. Noise from `key`.
-/// With `with_pass`, also the ADC's pass mask of every chunk, `[chunks, rows, n]` (hardware-aware training).
+/// With `with_pass`, also the ADC's pass mask of every chunk, `[chunks, rows, n]` u8 (hardware-aware training;
+/// bytes, not floats: a quarter of the traffic of a mask written every forward and read every backward).
 /// Bound management runs on the GPU from a list of the saturated (row, tile)s that only the GPU reads: no
 /// host round trip.
 pub fn tiles_forward(
@@ -131,7 +132,7 @@ pub fn tiles_forward(
         bail!("PCM tiles: x {:?}, weights {:?} and factors {:?} do not fit chunks of {tc}", x.shape(), wc.shape(), factor.shape());
     }
     if rows == 0 || n == 0 || k == 0 {
-        let pass = with_pass.then(|| Tensor::ones((chunks, rows, n), DType::F32, x.device())).transpose()?;
+        let pass = with_pass.then(|| Tensor::ones((chunks, rows, n), DType::U8, x.device())).transpose()?;
         return Ok((Tensor::zeros((rows, n), DType::F32, x.device())?, pass));
     }
     let dev = device(x)?;
@@ -145,7 +146,7 @@ pub fn tiles_forward(
     // Safety: the DAC writes every element of xq and scale, the GEMMs every element of y, the finalize kernel
     // every pending flag and, with the retries, every pass mask element; the retry list is read only up to
     // the count the finalize kernel leaves.
-    let pass = with_pass.then(|| unsafe { uninit::<f32>(&dev, (chunks, rows, n)) }).transpose()?;
+    let pass = with_pass.then(|| unsafe { uninit::<u8>(&dev, (chunks, rows, n)) }).transpose()?;
     let (xq, scale, y, pending, items) = unsafe {
         (
             uninit::<f32>(&dev, (rows, k))?,
@@ -172,7 +173,7 @@ pub fn tiles_forward(
     let (yv, fv, ov, sv) = (view::<f32>(&ys, yl)?, view::<f32>(&fs, fl)?, view::<f32>(&os, ol)?, view::<f32>(&ss, sl)?);
     let (pv, iv, cv) = (view::<u32>(&ps, pl)?, view::<u32>(&is, il)?, view::<u32>(&cs, cl)?);
     let pass_storage = pass.as_ref().map(|t| t.storage_and_layout());
-    let pass_view = pass_storage.as_ref().map(|(s, l)| view::<f32>(s, l)).transpose()?;
+    let pass_view = pass_storage.as_ref().map(|(s, l)| view::<u8>(s, l)).transpose()?;
     let null = 0u64;
     let a = [rows as i32, n as i32, tw as i32, chunks as i32, io.iterative_bm as i32];
     let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_finalize", tw, n, &[factor]), MODULE, PTX)?;
@@ -225,12 +226,12 @@ fn vector_kernel(name: &str, width: usize, len: usize, operands: &[&Tensor]) -> 
 /// The largest chunk the bound-management kernel holds in shared memory (48 KiB, the default limit).
 pub const MAX_CHUNK: usize = 12 * 1024;
 
-/// The gradient `grad` `[rows, n]` through every chunk's pass mask `pass` `[chunks, rows, n]` (hardware-aware
-/// training's backward): `[chunks, rows, n]`. One pass; candle's broadcasting multiply indexes every element
-/// through the strides.
+/// The gradient `grad` `[rows, n]` through every chunk's pass mask `pass` `[chunks, rows, n]` (u8, from
+/// [`tiles_forward`]; hardware-aware training's backward): `[chunks, rows, n]`. One pass; candle's
+/// broadcasting multiply indexes every element through the strides.
 pub fn masked_gradient(pass: &Tensor, grad: &Tensor) -> Result<Tensor> {
     let (chunks, rows, n) = pass.dims3()?;
-    if grad.dims() != [rows, n] {
+    if pass.dtype() != DType::U8 || grad.dims() != [rows, n] {
         bail!("masked gradient: pass {:?} and gradient {:?} do not fit", pass.shape(), grad.shape());
     }
     let (pass, grad) = (pass.contiguous()?, grad.to_dtype(DType::F32)?.contiguous()?);
@@ -242,7 +243,7 @@ pub fn masked_gradient(pass: &Tensor, grad: &Tensor) -> Result<Tensor> {
     // Safety: the kernel writes every element.
     let out = unsafe { uninit::<f32>(&dev, (chunks, rows, n)) }?;
     let ((ps, pl), (gs, gl), (os, ol)) = (pass.storage_and_layout(), grad.storage_and_layout(), out.storage_and_layout());
-    let (pv, gv, ov) = (view::<f32>(&ps, pl)?, view::<f32>(&gs, gl)?, view::<f32>(&os, ol)?);
+    let (pv, gv, ov) = (view::<u8>(&ps, pl)?, view::<f32>(&gs, gl)?, view::<f32>(&os, ol)?);
     let (per_chunk, chunks_arg) = ((rows * n) as i64, chunks as i32);
     let f = dev.get_or_load_custom_func("pim_pcm_mask_grad", MODULE, PTX)?;
     let mut b = f.builder();
@@ -285,25 +286,40 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
     let (wv, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&ms, ml)?);
     let (nv, uv, fv) = (view::<f32>(&ns, nl)?, view::<f32>(&us, ul)?, view::<f32>(&fs, fl)?);
     let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, per_row as i32];
-    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv)?;
+    // Each tile's maximum once, not once per row of the tile.
+    let tmax = Tensor::zeros(n.div_ceil(tr) * chunks, DType::F32, dev)?;
+    let (ts, tl) = tmax.storage_and_layout();
+    let tv = view::<f32>(&ts, tl)?;
+    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv, Some((tr, &tv)))?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_hwa_weights", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&noise);
+    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&tv).arg(&a[5]).arg(&noise);
     b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&nv).arg(&uv).arg(&fv);
     unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
     drop(b);
-    drop((ws, ms, ns, us, fs));
+    drop((ws, ms, ns, us, fs, ts));
     Ok((wn, used, factor))
 }
 
 /// `rmax[row · chunks + c]` = max |w| over the columns of tile column `c` (`tc` wide) of each row of `w`
-/// `[n, k]`.
-fn row_max(dev: &CudaDevice, w: &CudaView<f32>, dims: [usize; 4], rmax: &CudaView<f32>) -> Result<()> {
+/// `[n, k]`; with `tiles` (rows per tile, zeros), also each tile's maximum.
+fn row_max(
+    dev: &CudaDevice,
+    w: &CudaView<f32>,
+    dims: [usize; 4],
+    rmax: &CudaView<f32>,
+    tiles: Option<(usize, &CudaView<f32>)>,
+) -> Result<()> {
     let [n, k, tc, chunks] = dims;
-    let a = [n as i32, k as i32, tc as i32, chunks as i32];
+    let a = [n as i32, k as i32, tc as i32, chunks as i32, tiles.map_or(1, |(tr, _)| tr as i32)];
+    let null = 0u64;
     let f = dev.get_or_load_custom_func("pim_pcm_row_max", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(w).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(rmax);
+    b.arg(w).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(rmax).arg(&a[4]);
+    match tiles {
+        Some((_, t)) => b.arg(t),
+        None => b.arg(&null),
+    };
     unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
     Ok(())
 }
@@ -338,7 +354,7 @@ pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<T
     let (pv, bv) = (view::<f64>(&ps, pl)?, view::<f32>(&bs, bl)?);
     let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, SLAB as i32, tiles as i32, slabs as i32];
     let total = (n * k) as i64;
-    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv)?;
+    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv, None)?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_stats", MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&pv);

@@ -1,6 +1,10 @@
 // The AIHWKIT PCM tiles' kernels (src/pim/pcm_aihwkit, launched from src/pim/gpu/pcm.rs). Part of the one PTX
 // module of kernels.cu, which includes this file after its shared helpers (clampf, warp_max, normal4_at, WarpTile).
 
+// 16-byte loads and stores (the caller guarantees the alignment).
+__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ void st4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+
 // ---- PCM with AIHWKIT's model (src/pim/pcm_aihwkit): the per-call read and the forward IO of one tile. ----
 
 // Symmetric converter of pcm_aihwkit/io.rs `quantize`: round half to even onto the grid of `step` (0: none),
@@ -118,16 +122,16 @@ __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, l
 }
 
 // A tile row's accepted outputs: acc[e] += (q·red·s)·factor[o4 + e] (saturating), and the pass mask (may be
-// null) 0 where the ADC clipped.
+// null; bytes: a quarter of the traffic of floats) 0 where the ADC clipped.
 __device__ __forceinline__ void accept4(float4 q4, int o4, int o1, float red, float s, const float* factor, float bound, float* acc,
-                                        float* pass) {
+                                        uint8_t* pass) {
     float q[4] = {q4.x, q4.y, q4.z, q4.w};
 #pragma unroll
     for (int e = 0; e < 4; e++) {
         if (o4 + e < o1) {
             float v = clampf(q[e] * red * s, -FLT_MAX, FLT_MAX);
             acc[e] = clampf(acc[e] + clampf(v * factor[o4 + e], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
-            if (pass) pass[o4 + e] = fabsf(q[e]) >= bound ? 0.0f : 1.0f;
+            if (pass) pass[o4 + e] = fabsf(q[e]) >= bound ? 0 : 1;
         }
     }
 }
@@ -143,7 +147,7 @@ __device__ __forceinline__ void accept4(float4 q4, int o4, int o1, float red, fl
 // (y·scale)·factor[c · n + o] to out[row, o] (zero on entry) and writes its pass mask (pass [chunks, rows, n],
 // may be null; 1 for a row with no input). y may be overwritten.
 extern "C" __global__ void pim_pcm_finalize(float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor,
-                                            float* out, float* pass, uint32_t* pending, uint32_t* retry_items,
+                                            float* out, uint8_t* pass, uint32_t* pending, uint32_t* retry_items,
                                             uint32_t* retry_count, int iterative, float out_noise, float out_step,
                                             float out_bound, uint32_t key0, uint32_t key1, uint32_t stream) {
     WarpTile w;
@@ -157,13 +161,13 @@ extern "C" __global__ void pim_pcm_finalize(float* y, int rows, int n, int tw, i
     for (int c = 0; c < chunks; c++) {
         long long at = ((long long)c * rows + row) * n;
         float* yr = y + at;
-        float* pr = pass ? pass + at : nullptr;
+        uint8_t* pr = pass ? pass + at : nullptr;
         uint32_t* flag = &pending[((long long)rt * chunks + c) * rows + row];
         float s = scale[(long long)c * rows + row];
         if (!(s > 0.0f)) {
             if (lane == 0) *flag = 0u;
             if (pr)
-                for (int o = o0 + lane; o < o1; o += WARP) pr[o] = 1.0f;
+                for (int o = o0 + lane; o < o1; o += WARP) pr[o] = 1;
             continue;
         }
         long long counter = adc_counter(c, 0, row, rows, n);
@@ -239,7 +243,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 // products of RETRY_OUTPUTS outputs at a time (16-byte loads where kt allows), y's row of the chunk as
 // scratch. Each item owns its outputs: no two blocks add to one.
 extern "C" __global__ void __launch_bounds__(RETRY_THREADS, 1) pim_pcm_retry(const float* x, int rows, int k, int tc, int chunks, const float* wc, int n, int tw,
-                                         const float* scale, const float* factor, float* y, float* out, float* pass,
+                                         const float* scale, const float* factor, float* y, float* out, uint8_t* pass,
                                          const uint32_t* pending, const uint32_t* retry_items, const uint32_t* retry_count,
                                          float inp_step, float out_noise, float out_step, float out_bound, uint32_t key0,
                                          uint32_t key1, uint32_t stream) {
@@ -262,7 +266,7 @@ extern "C" __global__ void __launch_bounds__(RETRY_THREADS, 1) pim_pcm_retry(con
             const float* wchunk = wc + (long long)n * k0;
             long long at = ((long long)c * rows + row) * n;
             float* yr = y + at;
-            float* pr = pass ? pass + at : nullptr;
+            uint8_t* pr = pass ? pass + at : nullptr;
             float red = 1.0f;
             for (int round = 1;; round++) {
                 red *= 2.0f;
@@ -315,47 +319,60 @@ extern "C" __global__ void __launch_bounds__(RETRY_THREADS, 1) pim_pcm_retry(con
 
 // The hardware-aware backward's gradient through every chunk's converters: out[c, i] = pass[c, i] · grad[i]
 // for pass [chunks, rows, n] and grad [rows, n] (`per_chunk` = rows · n elements).
-extern "C" __global__ void pim_pcm_mask_grad(const float* pass, const float* grad, float* out, long long per_chunk, int chunks) {
+extern "C" __global__ void pim_pcm_mask_grad(const uint8_t* pass, const float* grad, float* out, long long per_chunk, int chunks) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < per_chunk; i += (long long)gridDim.x * blockDim.x) {
         float g = grad[i];
-        for (int c = 0; c < chunks; c++) out[c * per_chunk + i] = pass[c * per_chunk + i] * g;
+        for (int c = 0; c < chunks; c++) out[c * per_chunk + i] = (float)pass[c * per_chunk + i] * g;
     }
 }
 
 // hwa.rs's tile weights for a training forward, written chunk-major (chunk c, columns k0..k0+kt, is the
 // [n, kt] matrix at offset n·k0). Per output row j and chunk c: the scale s = max |w| over the row's chunk
-// columns (per_row) or over its tile's (tiles of `tr` rows; rmax holds the row maxima, pim_pcm_row_max);
+// columns (per_row: rmax, pim_pcm_row_max) or over its tile's (tiles of `tr` rows: tmax, from the same kernel);
 // wn = w/s (w where s = 0) plus noise·ξ in a tile with a non-zero weight; used = wn·s; factor[c·n + j] = s.
 // The noise of wn's elements i..i+3 of a row (i − the row's start a multiple of 4) is Philox block i's four
-// normals. One warp per (row, chunk).
+// normals. One warp per (row, chunk); 16-byte accesses where `vec` (k, tc and kt multiples of 4).
 extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int tr, int tc, int chunks, const float* rmax,
-                                               int per_row, float noise, uint32_t key0, uint32_t key1, uint32_t stream,
-                                               float* wn, float* used, float* factor) {
+                                               const float* tmax, int per_row, float noise, uint32_t key0, uint32_t key1,
+                                               uint32_t stream, float* wn, float* used, float* factor) {
     long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
     if (task >= (long long)n * chunks) return;
     int lane = threadIdx.x % WARP;
     int j = (int)(task / chunks), c = (int)(task % chunks);
-    int r0 = (j / tr) * tr, r1 = min(r0 + tr, n);
-    float tile_max = 0.0f;
-    for (int r = r0 + lane; r < r1; r += WARP) tile_max = fmaxf(tile_max, rmax[(long long)r * chunks + c]);
-    tile_max = warp_max(tile_max);
+    float tile_max = tmax[(long long)(j / tr) * chunks + c];
     float s = per_row ? rmax[(long long)j * chunks + c] : tile_max;
     int k0 = c * tc, kt = min(tc, k - k0);
     const float* wr = w + (long long)j * k + k0;
     long long base = (long long)n * k0 + (long long)j * kt;
     bool noisy = noise > 0.0f && tile_max > 0.0f;
+    bool vec = k % 4 == 0 && tc % 4 == 0 && kt % 4 == 0;
     for (int b4 = 4 * lane; b4 < kt; b4 += 4 * WARP) {
         float4 z = noisy ? normal4_at(key0, key1, stream, base + b4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        float zs[4] = {z.x, z.y, z.z, z.w};
+        float zs[4] = {z.x, z.y, z.z, z.w}, ws[4], vs[4], us[4];
+        if (vec) {
+            float4 w4 = ld4(wr + b4);
+            ws[0] = w4.x; ws[1] = w4.y; ws[2] = w4.z; ws[3] = w4.w;
+        } else {
+#pragma unroll
+            for (int e = 0; e < 4; e++) ws[e] = b4 + e < kt ? wr[b4 + e] : 0.0f;
+        }
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int b = b4 + e;
-            if (b < kt) {
-                float v = s > 0.0f ? wr[b] / s : wr[b];
-                if (noisy) v += noise * zs[e];
-                wn[base + b] = v;
-                used[base + b] = v * s;
-            }
+            float v = s > 0.0f ? ws[e] / s : ws[e];
+            if (noisy) v += noise * zs[e];
+            vs[e] = v;
+            us[e] = v * s;
+        }
+        if (vec) {
+            st4(wn + base + b4, make_float4(vs[0], vs[1], vs[2], vs[3]));
+            st4(used + base + b4, make_float4(us[0], us[1], us[2], us[3]));
+        } else {
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                if (b4 + e < kt) {
+                    wn[base + b4 + e] = vs[e];
+                    used[base + b4 + e] = us[e];
+                }
         }
     }
     if (lane == 0) factor[(long long)c * n + j] = s;
@@ -365,8 +382,10 @@ extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int
 // reductions so that a run repeats bit for bit. Tiles are `tr` × `tc` (the layer's whole extent for core
 // size 0), numbered row-major over the grid of `chunks` tile columns. ----
 
-// rmax[row · chunks + c] = max |w| over the row's columns of tile column c. One warp per (row, c).
-extern "C" __global__ void pim_pcm_row_max(const float* w, int n, int k, int tc, int chunks, float* rmax) {
+// rmax[row · chunks + c] = max |w| over the row's columns of tile column c, and (tmax not null, zero on entry)
+// tmax[(row / tr) · chunks + c] the maximum over the tile's rows, by an atomic max on the bits (as
+// pim_tile_max). One warp per (row, c).
+extern "C" __global__ void pim_pcm_row_max(const float* w, int n, int k, int tc, int chunks, float* rmax, int tr, float* tmax) {
     long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
     if (task >= (long long)n * chunks) return;
     int lane = threadIdx.x % WARP;
@@ -376,6 +395,8 @@ extern "C" __global__ void pim_pcm_row_max(const float* w, int n, int k, int tc,
     for (int c = c0 + lane; c < c1; c += WARP) m = fmaxf(m, fabsf(w[row * k + c]));
     m = warp_max(m);
     if (lane == 0) rmax[task] = m;
+    if (lane == 0 && tmax != nullptr && m > 0.0f)
+        atomicMax((unsigned int*)&tmax[(row / tr) * chunks + task % chunks], __float_as_uint(m));
 }
 
 // Partial sums (Σx, Σx², count) of the normalised weights x = w / rowmax of the live rows (rowmax > 0), per
@@ -460,8 +481,6 @@ extern "C" __global__ void pim_pcm_clip_apply(const float* w, float* out, long l
 // a chunk row is V 16-byte loads per lane, with no per-element bounds or index arithmetic. The same arithmetic,
 // draws and lists as the general kernels, on the same inputs. ----
 
-__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-__device__ __forceinline__ void st4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
 
 // pim_pcm_dac for chunks of tc = 128·V columns and k a multiple of 4.
 template <int V>
@@ -509,7 +528,7 @@ extern "C" __global__ void pim_pcm_dac_vec1(const float* x, int rows, int k, int
 // pim_pcm_finalize for tiles of tw = 128·V outputs and n a multiple of 4; writes every output of out.
 template <int V>
 __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n, int tw, int chunks, const float* scale,
-                                                const float* factor, float* out, float* pass, uint32_t* pending,
+                                                const float* factor, float* out, uint8_t* pass, uint32_t* pending,
                                                 uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise,
                                                 float out_step, float out_bound, uint32_t key0, uint32_t key1, uint32_t stream) {
     WarpTile w;
@@ -535,7 +554,7 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
             cur[v] = next[v];
             if (c + 1 < chunks && live[v]) next[v] = ld4(y + (c + 1) * stride + row * n + o4[v]);
         }
-        float* pr = pass ? pass + c * stride + row * n : nullptr;
+        uint8_t* pr = pass ? pass + c * stride + row * n : nullptr;
         uint32_t* flag = &pending[((long long)rt * chunks + c) * rows + row];
         float s = scale[(long long)c * rows + row];
         if (!(s > 0.0f)) {
@@ -543,7 +562,7 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
             if (pr)
 #pragma unroll
                 for (int v = 0; v < V; v++)
-                    if (live[v]) st4(pr + o4[v], make_float4(1.0f, 1.0f, 1.0f, 1.0f));
+                    if (live[v]) *reinterpret_cast<uchar4*>(pr + o4[v]) = make_uchar4(1, 1, 1, 1);
             continue;
         }
         long long counter = adc_counter(c, 0, row, rows, n);
@@ -563,15 +582,16 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
         for (int v = 0; v < V; v++) {
             if (!live[v]) continue;
             float4 f4 = ld4(fc + o4[v]);
-            float qs[4] = {q[v].x, q[v].y, q[v].z, q[v].w}, fs[4] = {f4.x, f4.y, f4.z, f4.w}, ps[4];
+            float qs[4] = {q[v].x, q[v].y, q[v].z, q[v].w}, fs[4] = {f4.x, f4.y, f4.z, f4.w};
+            uint8_t ps[4];
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 // accept4's arithmetic with red = 1.
                 float u = clampf(qs[e] * s, -FLT_MAX, FLT_MAX);
                 acc[v][e] = clampf(acc[v][e] + clampf(u * fs[e], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
-                ps[e] = fabsf(qs[e]) >= out_bound ? 0.0f : 1.0f;
+                ps[e] = fabsf(qs[e]) >= out_bound ? 0 : 1;
             }
-            if (pr) st4(pr + o4[v], make_float4(ps[0], ps[1], ps[2], ps[3]));
+            if (pr) *reinterpret_cast<uchar4*>(pr + o4[v]) = make_uchar4(ps[0], ps[1], ps[2], ps[3]);
         }
     }
 #pragma unroll
@@ -581,7 +601,7 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
 }
 
 #define PCM_FINALIZE_VEC_PARAMS \
-    const float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor, float* out, float* pass, \
+    const float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor, float* out, uint8_t* pass, \
     uint32_t* pending, uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise, float out_step, float out_bound, \
     uint32_t key0, uint32_t key1, uint32_t stream
 #define PCM_FINALIZE_VEC_ARGS \
