@@ -231,7 +231,10 @@ pub const MAX_CHUNK: usize = 12 * 1024;
 /// broadcasting multiply indexes every element through the strides.
 pub fn masked_gradient(pass: &Tensor, grad: &Tensor) -> Result<Tensor> {
     let (chunks, rows, n) = pass.dims3()?;
-    if pass.dtype() != DType::U8 || grad.dims() != [rows, n] {
+    if pass.dtype() != DType::U8 {
+        bail!("masked gradient: the pass mask is {:?}, where tiles_forward writes u8", pass.dtype());
+    }
+    if grad.dims() != [rows, n] {
         bail!("masked gradient: pass {:?} and gradient {:?} do not fit", pass.shape(), grad.shape());
     }
     let (pass, grad) = (pass.contiguous()?, grad.to_dtype(DType::F32)?.contiguous()?);
