@@ -122,16 +122,21 @@ __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, l
 }
 
 // A tile row's accepted outputs: acc[e] += (q·red·s)·factor[o4 + e] (saturating), and the pass mask (may be
-// null; bytes: a quarter of the traffic of floats) 0 where the ADC clipped.
+// null; bytes: a quarter of the traffic of floats) 0 where the ADC clipped. accept1: one output, its pass byte.
+__device__ __forceinline__ uint8_t accept1(float q, float red, float s, float f, float bound, float* acc) {
+    float v = clampf(q * red * s, -FLT_MAX, FLT_MAX);
+    *acc = clampf(*acc + clampf(v * f, -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
+    return fabsf(q) >= bound ? 0 : 1;
+}
+
 __device__ __forceinline__ void accept4(float4 q4, int o4, int o1, float red, float s, const float* factor, float bound, float* acc,
                                         uint8_t* pass) {
     float q[4] = {q4.x, q4.y, q4.z, q4.w};
 #pragma unroll
     for (int e = 0; e < 4; e++) {
         if (o4 + e < o1) {
-            float v = clampf(q[e] * red * s, -FLT_MAX, FLT_MAX);
-            acc[e] = clampf(acc[e] + clampf(v * factor[o4 + e], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
-            if (pass) pass[o4 + e] = fabsf(q[e]) >= bound ? 0 : 1;
+            uint8_t passed = accept1(q[e], red, s, factor[o4 + e], bound, &acc[e]);
+            if (pass) pass[o4 + e] = passed;
         }
     }
 }
@@ -585,12 +590,7 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
             float qs[4] = {q[v].x, q[v].y, q[v].z, q[v].w}, fs[4] = {f4.x, f4.y, f4.z, f4.w};
             uint8_t ps[4];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                // accept4's arithmetic with red = 1.
-                float u = clampf(qs[e] * s, -FLT_MAX, FLT_MAX);
-                acc[v][e] = clampf(acc[v][e] + clampf(u * fs[e], -FLT_MAX, FLT_MAX), -FLT_MAX, FLT_MAX);
-                ps[e] = fabsf(qs[e]) >= out_bound ? 0 : 1;
-            }
+            for (int e = 0; e < 4; e++) ps[e] = accept1(qs[e], 1.0f, s, fs[e], out_bound, &acc[v][e]);
             if (pr) *reinterpret_cast<uchar4*>(pr + o4[v]) = make_uchar4(ps[0], ps[1], ps[2], ps[3]);
         }
     }

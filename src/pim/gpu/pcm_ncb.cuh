@@ -42,6 +42,34 @@ __device__ __forceinline__ float warp_min(float v) {
     return v;
 }
 
+// The asymmetric ADC of one tile row of a chunk (pcm_ncb.rs `tiled`), shared by the output kernels: from the
+// lanes' partial range [lo, hi], the offset b, the scale s and its reciprocal; `quantize` false without an ADC
+// (adc_bits 0) and for a zero or non-finite range, where the values pass unchanged. Warp-collective.
+struct NcbAdc {
+    float b, s, inv_s, half;
+    bool quantize;
+};
+
+__device__ __forceinline__ NcbAdc ncb_adc(float lo, float hi, int adc_bits) {
+    NcbAdc a = {0.0f, 1.0f, 1.0f, 0.0f, false};
+    if (adc_bits > 0) {
+        lo = warp_min(lo);
+        hi = warp_max(hi);
+        a.b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
+        float range = hi - a.b;
+        a.half = (float)(1u << (adc_bits - 1));
+        a.s = a.half / range;
+        a.quantize = !(isnan(range) || range <= 0.0f || !isfinite(a.s));
+    }
+    // The reciprocal, not a division per output: v comes from a GEMM whose last bits are the GPU's own.
+    a.inv_s = 1.0f / a.s;
+    return a;
+}
+
+__device__ __forceinline__ float ncb_adc_apply(const NcbAdc& a, float v) {
+    return a.quantize ? clampf(rintf((v - a.b) * a.s), -a.half, a.half - 1.0f) * a.inv_s + a.b : v;
+}
+
 // One output element i of pim_ncb_output before its ADC: its product v = r[i] with the optional read noise,
 // IR drop and output noise, clamped to ±adc_clamp when there is an ADC.
 struct NcbTerms {
@@ -122,35 +150,19 @@ __device__ __forceinline__ void ncb_output(float* acc, float* r, int rows, int n
                 r[base + o] = v;
             }
         }
-        bool quantize = false;
-        float b = 0.0f, s = 1.0f, half = 0.0f;
-        if (adc_bits > 0) {
-            lo = warp_min(lo);
-            hi = warp_max(hi);
-            b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
-            float range = hi - b;
-            half = (float)(1u << (adc_bits - 1));
-            s = half / range;
-            quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
-        }
-        // The reciprocal, not a division per output: v comes from a GEMM whose last bits are the GPU's own.
-        float inv_s = 1.0f / s;
+        NcbAdc adc = ncb_adc(lo, hi, adc_bits);
         float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
         if (held) {
 #pragma unroll
             for (int h = 0; h < NCB_HELD; h++) {
                 if (o0 + WARP * h >= o1) break;
                 if (o0 + lane + WARP * h < o1) {
-                    float v = vals[h];
-                    float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) * inv_s + b : v;
-                    sums[h] += q * scale;
+                    sums[h] += ncb_adc_apply(adc, vals[h]) * scale;
                 }
             }
         } else {
             for (int o = o0 + lane; o < o1; o += WARP) {
-                float v = r[base + o];
-                float q = quantize ? clampf(rintf((v - b) * s), -half, half - 1.0f) * inv_s + b : v;
-                acc[row * n + o] += q * scale;
+                acc[row * n + o] += ncb_adc_apply(adc, r[base + o]) * scale;
             }
         }
     }
@@ -196,7 +208,6 @@ __device__ __forceinline__ void ncb_output_vec(float* acc, const float* r, int r
     for (int v = 0; v < V; v++) live[v] = o0 + 4 * (lane + WARP * v) < o1;
     const float* rp = r + row * n + o0 + 4 * lane;
     long long stride = (long long)rows * n;
-    float half = adc_bits > 0 ? (float)(1u << (adc_bits - 1)) : 0.0f;
     float4 next[V], sums[V];
 #pragma unroll
     for (int v = 0; v < V; v++) {
@@ -221,23 +232,13 @@ __device__ __forceinline__ void ncb_output_vec(float* acc, const float* r, int r
                     hi = fmaxf(hi, vals[v][e]);
                 }
             }
-        bool quantize = false;
-        float b = 0.0f, s = 1.0f;
-        if (adc_bits > 0) {
-            lo = warp_min(lo);
-            hi = warp_max(hi);
-            b = ((hi + 1e-9f) + (lo + 1e-9f)) / 2.0f;
-            float range = hi - b;
-            s = half / range;
-            quantize = !(isnan(range) || range <= 0.0f || !isfinite(s));
-        }
-        float inv_s = 1.0f / s;
+        NcbAdc adc = ncb_adc(lo, hi, adc_bits);
         float scale = norms[(long long)group * chunks + c] * scales[(long long)t * chunks + c];
 #pragma unroll
         for (int v = 0; v < V; v++) {
             float q[4];
 #pragma unroll
-            for (int e = 0; e < 4; e++) q[e] = quantize ? clampf(rintf((vals[v][e] - b) * s), -half, half - 1.0f) * inv_s + b : vals[v][e];
+            for (int e = 0; e < 4; e++) q[e] = ncb_adc_apply(adc, vals[v][e]);
             sums[v].x += q[0] * scale;
             sums[v].y += q[1] * scale;
             sums[v].z += q[2] * scale;
