@@ -16,7 +16,7 @@ fn main() {
     for (source, _) in KERNELS {
         println!("cargo:rerun-if-changed={source}");
     }
-    for header in ["philox.cuh", "pcm_aihwkit.cuh", "pcm_ncb.cuh"] {
+    for header in ["philox.cuh", "pcm_aihwkit.cuh", "pcm_retry.cuh", "pcm_training.cuh", "pcm_ncb.cuh"] {
         println!("cargo:rerun-if-changed=src/pim/gpu/{header}");
     }
     println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");

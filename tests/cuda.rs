@@ -112,6 +112,15 @@ fn adc_noise_and_fingerprints_agree_with_the_cpu() {
     assert_eq!(prefetch.of("a", &w_gpu).unwrap(), expected);
     assert_eq!(prefetch.of("b", &v_gpu).unwrap(), gpu::weight_fingerprint(&v_gpu).unwrap());
     assert_eq!(prefetch.of("a", &v_gpu).unwrap(), gpu::weight_fingerprint(&v_gpu).unwrap(), "a used value is measured anew");
+
+    // More weights than one launch takes (64), of sizes around a block's 8192 elements, an empty one and a
+    // transposed view among them.
+    let mut weights: Vec<Tensor> = (0..70).map(|i| randn(1 + (i * 37) % 300, 1 + (i * 53) % 97, 100 + i as u64, 0.1)).collect();
+    weights[3] = randn(0, 16, 7, 1.0);
+    weights[65] = randn(96, 128, 8, 1.0).t().unwrap();
+    let on_cpu = gpu::weight_fingerprints(&weights.iter().collect::<Vec<_>>()).unwrap();
+    let weights: Vec<Tensor> = weights.iter().map(|w| w.to_device(&gpu).unwrap()).collect();
+    assert_eq!(gpu::weight_fingerprints(&weights.iter().collect::<Vec<_>>()).unwrap(), on_cpu);
 }
 
 fn tech(kind: PimKind, specs: &'static [pimsweep::sweep::params::ParamSpec], overrides: &[(&'static str, ParamValue)]) -> Technology {
@@ -273,6 +282,35 @@ fn pcm_noise_on_the_gpu_has_the_cpu_error_level() {
     let (e_cpu, e_gpu, signal) = error_levels(&technology, (21, 22), &c, &gpu);
     assert!(e_cpu > 0.01 * signal, "the noise is on: {e_cpu} against a signal of {signal}");
     assert!((e_gpu / e_cpu - 1.0).abs() < 0.04, "error RMS: GPU {e_gpu}, CPU {e_cpu}");
+}
+
+/// AIHWKIT PCM's presets' tiles of 512 (the widest vector converter), noise off, against the CPU: with a
+/// low ADC bound, so that bound management retries many (row, tile)s over several rounds, and with rows
+/// scaled to near f32's largest value, whose outputs overflow before they saturate (the converter's second,
+/// saturating pass).
+#[test]
+fn pcm_tiles_of_512_retry_and_saturate_as_on_the_cpu() {
+    let gpu = gpu_device();
+    let technology = pcm(&[PCM_NOISE_OFF, &[("out-bound", ParamValue::Float(3.0)), ("core-size", ParamValue::Int(512))]].concat());
+    // 1100 outputs: tiles of 512, 512 and 76; 700 inputs: chunks of 512 and 188.
+    let (mut x, w) = (flat(&randn(64, 700, 41, 1.0)), randn(1100, 700, 42, 0.05));
+    for row in [3, 40] {
+        x[row * 700..(row + 1) * 700].iter_mut().for_each(|v| *v *= 5e37); // |x| up to about 2e38: finite
+    }
+    let x = Tensor::from_vec(x, (64, 700), &Device::Cpu).unwrap();
+    let c = call("encoder.layer.0.intermediate.dense", 0.0, false);
+    let on_cpu = flat(&technology.simulator.matmul(&x, &w, &c).unwrap());
+    assert!(on_cpu.iter().all(|v| v.is_finite()), "a CPU output is not finite");
+    let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
+    let on_gpu = flat(&technology.simulator.matmul(&xg, &wg, &c).unwrap());
+    assert!(on_gpu.iter().all(|v| v.is_finite()), "a GPU output is not finite");
+    let huge = on_cpu[3 * 1100..4 * 1100].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(huge > 1e37, "the scaled rows' outputs reach {huge}: the overflow path is not exercised");
+    for (name, rows) in [("ordinary rows", (0..64).filter(|r| ![3, 40].contains(r)).collect::<Vec<_>>()), ("scaled rows", vec![3, 40])] {
+        let pick = |v: &[f32]| rows.iter().flat_map(|&r| v[r * 1100..(r + 1) * 1100].to_vec()).collect::<Vec<_>>();
+        let diff = rel_max_diff(&pick(&on_gpu), &pick(&on_cpu));
+        assert!(diff < 2e-2, "{name}: outputs differ by {diff} relative to their largest");
+    }
 }
 
 /// NewComputeBench's PCM tile on the GPU: without noise, the CPU's outputs for block and token input scales

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, InplaceOp1, InplaceOp2, Layout, Result, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, InplaceOp1, InplaceOp2, Layout, Result, Storage, Tensor, bail};
 
 use super::noise::NoiseKey;
 use super::quant::{Format, Grid, max_abs, sym_grid};
@@ -72,20 +72,34 @@ pub fn weight_fingerprint(w: &Tensor) -> Result<u64> {
     Ok(weight_fingerprints(&[w])?[0])
 }
 
-/// [`weight_fingerprint`] of several weights on one device, read back together: one host round trip.
+/// [`weight_fingerprint`] of several weights on one device, read back together: one host round trip (on a
+/// GPU, one launch for up to 64 weights).
 pub fn weight_fingerprints(weights: &[&Tensor]) -> Result<Vec<u64>> {
-    let Some(first) = weights.first() else { return Ok(Vec::new()) };
-    let sums = Tensor::zeros(weights.len(), DType::I64, first.device())?;
-    for (i, w) in weights.iter().enumerate() {
-        sums.narrow(0, i, 1)?.inplace_op2(&w.contiguous()?, &FingerprintSum)?;
-    }
-    let sums = sums.to_vec1::<i64>()?;
+    #[cfg(feature = "cuda")]
+    let sums = match weights.first().is_some_and(|w| w.device().is_cuda()) {
+        true => cuda::fingerprint_sums(weights)?,
+        false => cpu_fingerprint_sums(weights)?,
+    };
+    #[cfg(not(feature = "cuda"))]
+    let sums = cpu_fingerprint_sums(weights)?;
     weights
         .iter()
         .zip(sums)
         .map(|(w, sum)| {
             let (n, k) = w.dims2()?;
-            Ok(super::tiling::finish_fingerprint(sum as u64, n, k))
+            Ok(super::tiling::finish_fingerprint(sum, n, k))
+        })
+        .collect()
+}
+
+fn cpu_fingerprint_sums(weights: &[&Tensor]) -> Result<Vec<u64>> {
+    weights
+        .iter()
+        .map(|w| {
+            let w = w.contiguous()?;
+            let (storage, layout) = w.storage_and_layout();
+            let Storage::Cpu(s) = &*storage else { bail!("weight fingerprints: the weights are on different devices") };
+            Ok(super::tiling::fingerprint_sum(f32_slice(s, layout)?))
         })
         .collect()
 }
@@ -370,25 +384,6 @@ impl InplaceOp1 for FillNormal {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, storage: &mut candle_core::CudaStorage, layout: &Layout) -> Result<()> {
         cuda::fill_normal(storage, layout, self.key)
-    }
-}
-
-struct FingerprintSum;
-
-impl InplaceOp2 for FingerprintSum {
-    fn name(&self) -> &'static str {
-        "pim-fingerprint"
-    }
-
-    fn cpu_fwd(&self, sum: &mut CpuStorage, ls: &Layout, w: &CpuStorage, lw: &Layout) -> Result<()> {
-        let CpuStorage::I64(s) = sum else { bail!("the fingerprint sum is an i64 tensor") };
-        s[ls.start_offset()] = super::tiling::fingerprint_sum(f32_slice(w, lw)?) as i64;
-        Ok(())
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(&self, sum: &mut candle_core::CudaStorage, ls: &Layout, w: &candle_core::CudaStorage, lw: &Layout) -> Result<()> {
-        cuda::fingerprint_sum(sum, ls, w, lw)
     }
 }
 

@@ -3,8 +3,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::cuda_backend::WrapErr;
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
-use candle_core::{CudaStorage, Layout, Result};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
+use candle_core::{CudaStorage, DType, Layout, Result, Tensor};
 
 use super::PhiloxKey;
 
@@ -24,14 +24,6 @@ pub(super) fn tile_max_launch(tiles: usize, tile_rows: usize) -> LaunchConfig {
     /// kernels.cu `TILE_MAX_SLAB`.
     const SLAB: usize = 16;
     LaunchConfig { grid_dim: (tiles as u32, tile_rows.div_ceil(SLAB).max(1) as u32, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// A grid-stride loop over `n` items with a fixed grid (8 blocks per SM of an H100 or H200), each thread
-/// taking several: a thread per item left the GPU waiting on one load at a time per thread, and a block per
-/// 256 items (with a reduction's atomic per block) serialised on the atomics.
-pub(super) fn grid_stride(n: usize) -> LaunchConfig {
-    let blocks = (n as u64).div_ceil(THREADS as u64).clamp(1, 132 * 8) as u32;
-    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// A grid-stride loop over `n` elements.
@@ -155,18 +147,64 @@ pub fn fill_normal(storage: &mut CudaStorage, layout: &Layout, key: PhiloxKey) -
     Ok(())
 }
 
-pub fn fingerprint_sum(sum: &mut CudaStorage, ls: &Layout, w: &CudaStorage, lw: &Layout) -> Result<()> {
-    let dev = sum.device().clone();
-    let n = lw.shape().elem_count();
-    let w = view(w.as_cuda_slice::<f32>()?, lw);
-    let sum = sum.as_cuda_slice_mut::<i64>()?;
-    let mut sum = sum.slice_mut(ls.start_offset()..ls.start_offset() + 1);
-    let f = dev.get_or_load_custom_func("pim_fingerprint_sum", MODULE, PTX)?;
-    let len = n as i64;
-    let mut b = f.builder();
-    b.arg(&w).arg(&len).arg(&mut sum);
-    unsafe { b.launch(grid_stride(n)) }.w()?;
-    Ok(())
+/// kernels.cu `FINGERPRINT_BATCH` and `FINGERPRINT_BLOCK`: the weights per launch of pim_fingerprint_sums
+/// and the elements each of its blocks sums.
+const FINGERPRINT_BATCH: usize = 64;
+const FINGERPRINT_BLOCK: usize = 8192;
+
+/// kernels.cu `FingerprintBatch`, passed by value as the kernel's parameter (1.3 KB of the 4 KB allowed).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FingerprintBatch {
+    w: [u64; FINGERPRINT_BATCH],
+    n: [i64; FINGERPRINT_BATCH],
+    first_block: [i32; FINGERPRINT_BATCH + 1],
+    count: i32,
+}
+
+// Safety: a plain C struct of integers, laid out as kernels.cu's.
+unsafe impl DeviceRepr for FingerprintBatch {}
+
+/// tiling.rs `fingerprint_sum` of each weight (f32, on one GPU), read back together: a launch per 64 weights
+/// and one host round trip.
+pub fn fingerprint_sums(weights: &[&Tensor]) -> Result<Vec<u64>> {
+    let Some(first) = weights.first() else { return Ok(Vec::new()) };
+    let dev = super::pcm::device(first)?;
+    let weights = weights.iter().map(|w| w.contiguous()).collect::<Result<Vec<_>>>()?;
+    let sums = Tensor::zeros(weights.len(), DType::I64, first.device())?;
+    let stream = dev.cuda_stream();
+    let f = dev.get_or_load_custom_func("pim_fingerprint_sums", MODULE, PTX)?;
+    for (batch, weights) in weights.chunks(FINGERPRINT_BATCH).enumerate() {
+        let storages: Vec<_> = weights.iter().map(|w| w.storage_and_layout()).collect();
+        let views = storages.iter().map(|(s, l)| super::pcm::view::<f32>(s, l)).collect::<Result<Vec<_>>>()?;
+        let pointers: Vec<_> = views.iter().map(|v| v.device_ptr(&stream)).collect();
+        let mut params = FingerprintBatch {
+            w: [0; FINGERPRINT_BATCH],
+            n: [0; FINGERPRINT_BATCH],
+            first_block: [0; FINGERPRINT_BATCH + 1],
+            count: weights.len() as i32,
+        };
+        let mut blocks = 0usize;
+        for (i, (w, (pointer, _))) in weights.iter().zip(&pointers).enumerate() {
+            params.w[i] = *pointer;
+            params.n[i] = w.elem_count() as i64;
+            params.first_block[i] = blocks as i32;
+            blocks += w.elem_count().div_ceil(FINGERPRINT_BLOCK);
+        }
+        params.first_block[weights.len()] = blocks as i32;
+        if blocks == 0 {
+            continue;
+        }
+        let (ss, sl) = sums.storage_and_layout();
+        let out = super::pcm::view::<i64>(&ss, sl)?.slice(batch * FINGERPRINT_BATCH..);
+        let mut b = f.builder();
+        b.arg(&params).arg(&out);
+        let cfg = LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
+        unsafe { b.launch(cfg) }.w()?;
+        drop(b);
+        drop(pointers);
+    }
+    Ok(sums.to_vec1::<i64>()?.into_iter().map(|s| s as u64).collect())
 }
 
 pub fn reram_program(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 3], sigmas: [f32; 3], keys: [PhiloxKey; 2]) -> Result<()> {

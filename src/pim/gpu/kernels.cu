@@ -295,22 +295,48 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
     return z ^ (z >> 31);
 }
 
-// Summed per block before the one atomic add of each block, over a fixed grid (cuda.rs `grid_stride`): an
-// atomic per warp on the one address serialised (60 µs for a 3072 × 768 weight on an H100), and so did one per
-// block of 256 elements (19 µs on an H200).
-extern "C" __global__ void pim_fingerprint_sum(const float* w, long long n, unsigned long long* sum) {
+// The weights of one launch of pim_fingerprint_sums, and the elements each block sums (cuda.rs
+// `FINGERPRINT_BATCH`, `FINGERPRINT_BLOCK`).
+#define FINGERPRINT_BATCH 64
+#define FINGERPRINT_BLOCK 8192
+
+// Up to FINGERPRINT_BATCH weights: weight i is w[i] (n[i] floats) and takes blocks [first_block[i],
+// first_block[i + 1]).
+struct FingerprintBatch {
+    const float* w[FINGERPRINT_BATCH];
+    long long n[FINGERPRINT_BATCH];
+    int first_block[FINGERPRINT_BATCH + 1];
+    int count;
+};
+
+// sums[i] += the fingerprint sum of weight i, for every weight of a forward in one launch: a launch per
+// weight cost 6 to 10 µs each, mostly its own start and tail (74 of them per roberta-base forward). Each block
+// finds its weight (a binary search over first_block) and sums FINGERPRINT_BLOCK of its elements, then adds
+// them with one atomic.
+extern "C" __global__ void pim_fingerprint_sums(FingerprintBatch b, unsigned long long* sums) {
     __shared__ unsigned long long warps[32];
+    int lo = 0, hi = b.count - 1;  // the last weight whose first block is at most this block
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (b.first_block[mid] <= (int)blockIdx.x) lo = mid;
+        else hi = mid - 1;
+    }
+    int i = lo;
+    const float* w = b.w[i];
+    long long n = b.n[i], base = (long long)(blockIdx.x - b.first_block[i]) * FINGERPRINT_BLOCK;
     unsigned long long local = 0;
-#pragma unroll 4
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        local += mix64(((unsigned long long)__float_as_uint(w[i]) << 32) ^ (unsigned long long)i);
+#pragma unroll 8
+    for (int j = threadIdx.x; j < FINGERPRINT_BLOCK; j += blockDim.x) {
+        long long e = base + j;
+        if (e < n) local += mix64(((unsigned long long)__float_as_uint(w[e]) << 32) ^ (unsigned long long)e);
+    }
     for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
     if (threadIdx.x % WARP == 0) warps[threadIdx.x / WARP] = local;
     __syncthreads();
     if (threadIdx.x >= WARP) return;
     local = threadIdx.x < blockDim.x / WARP ? warps[threadIdx.x] : 0ull;
     for (int o = WARP / 2; o > 0; o /= 2) local += __shfl_xor_sync(0xffffffffu, local, o);
-    if (threadIdx.x == 0) atomicAdd(sum, local);
+    if (threadIdx.x == 0) atomicAdd(&sums[i], local);
 }
 
 // ---- ReRAM programming for training (reram.rs `program`, re-drawn on every training forward). ----
@@ -371,6 +397,8 @@ extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, con
     }
 }
 
-// The PCM tiles' kernels, one file per model, in this same module.
+// The PCM tiles' kernels, a file per model and concern, in this same module.
 #include "pcm_aihwkit.cuh"
+#include "pcm_retry.cuh"
+#include "pcm_training.cuh"
 #include "pcm_ncb.cuh"

@@ -1,14 +1,17 @@
-//! The AIHWKIT PCM tile's per-call work on a GPU (pcm_aihwkit.cuh `pim_pcm_*`): the chip read at a drift time,
-//! and a layer's tiles through the IO model (the DAC of every input chunk, one batched GEMM, the output
-//! converters with bound management); the weights of a hardware-aware training forward and the post-update
-//! clip. These launch on the storages of tensors the caller made for the call (contiguous, on one GPU):
-//! several of them are written by one kernel, which candle's one-output custom ops cannot express.
+//! The AIHWKIT PCM tile's per-call work on a GPU (the `pim_pcm_*` kernels of pcm_aihwkit.cuh, pcm_retry.cuh
+//! and pcm_training.cuh): the chip read at a drift time, and a layer's tiles through the IO model (the DAC of
+//! every input chunk, one batched GEMM, the output converters with bound management); the weights of a
+//! hardware-aware training forward and the post-update clip. These launch on the storages of tensors the
+//! caller made for the call (contiguous, on one GPU): several of them are written by one kernel, which
+//! candle's one-output custom ops cannot express.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{CudaView, DeviceRepr, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
 use candle_core::op::BackpropOp;
 use candle_core::{CudaStorage, DType, Layout, Result, Shape, Storage, Tensor, bail};
+
+use std::sync::{Arc, Mutex};
 
 use super::PhiloxKey;
 use super::cuda::{MODULE, PTX, THREADS, WARPS, elements};
@@ -101,12 +104,86 @@ pub struct Tiles {
 /// The widest tile whose outputs the converter kernel holds in registers (pcm_aihwkit.cuh `HELD` · 4 · 32).
 const HELD_OUTPUTS: usize = 512;
 
-/// Threads per block of the bound-management kernel (pcm_aihwkit.cuh `RETRY_THREADS`).
-const RETRY_THREADS: u32 = 512;
+/// Threads per block of the bound-management kernel (pcm_retry.cuh `RETRY_THREADS`), and the outputs of
+/// one of its units (`RETRY_SLAB`).
+const RETRY_THREADS: u32 = 128;
+const RETRY_SLAB: usize = 32;
 
-/// Blocks of the bound-management kernel: it strides over a count only the GPU knows, so the grid is fixed;
-/// enough to fill an H100's or H200's 132 SMs twice.
-const RETRY_BLOCKS: u32 = 264;
+/// Blocks of the bound-management kernel at most: it strides over a count only the GPU knows, so the grid is
+/// fixed; 8 blocks per SM of an H100 or H200.
+const RETRY_BLOCKS: usize = 132 * 8;
+
+/// A layer input `x` `[rows, k]` (contiguous f32) through the DAC of every input chunk of `tc` columns (io.rs
+/// `chunk` + `dac`): `xq` `[rows, k]`, each (row, chunk) divided by its input scale, and the scales
+/// `[chunks, rows]` (0 for an all-zero chunk row, else max |x| (abs-max) or 1).
+#[derive(Debug)]
+pub struct Dac {
+    /// The input, held so that its storage stays the one [`Dac::is_for`] compares.
+    x: Tensor,
+    tc: usize,
+    abs_max: bool,
+    inp_step: f32,
+    xq: Tensor,
+    scale: Tensor,
+}
+
+impl Dac {
+    pub fn new(x: &Tensor, tc: usize, io: Io) -> Result<Dac> {
+        let (rows, k) = x.dims2()?;
+        let chunks = k.div_ceil(tc.max(1));
+        if rows == 0 || k == 0 {
+            let (xq, scale) = (x.zeros_like()?, Tensor::zeros(chunks * rows, DType::F32, x.device())?);
+            return Ok(Dac { x: x.clone(), tc, abs_max: io.abs_max, inp_step: io.inp_step, xq, scale });
+        }
+        let dev = device(x)?;
+        // Safety: the DAC writes every element of both.
+        let (xq, scale) = unsafe { (uninit::<f32>(&dev, (rows, k))?, uninit::<f32>(&dev, chunks * rows)?) };
+        let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_dac", tc, k, &[x]), MODULE, PTX)?;
+        let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
+        let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
+        let a = [rows as i32, k as i32, tc as i32, chunks as i32, io.abs_max as i32];
+        let mut b = f.builder();
+        b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&qv).arg(&sv).arg(&a[4]).arg(&io.inp_step);
+        unsafe { b.launch(warp_rows(rows * chunks)) }.w()?;
+        drop(b);
+        drop((xs, qs, ss));
+        Ok(Dac { x: x.clone(), tc, abs_max: io.abs_max, inp_step: io.inp_step, xq, scale })
+    }
+
+    /// Whether this is `x` through the DAC of chunks of `tc` and `io`'s input converter: the same storage
+    /// and layout, the same settings.
+    pub fn is_for(&self, x: &Tensor, tc: usize, io: Io) -> bool {
+        let same_settings = (self.tc, self.abs_max, self.inp_step.to_bits()) == (tc, io.abs_max, io.inp_step.to_bits());
+        same_settings && storage_identity(&self.x) == storage_identity(x)
+    }
+}
+
+/// Where a tensor's elements are: its storage's address and its layout. Two tensors that share both hold the
+/// same elements (reshaped and detached views of one tensor do).
+fn storage_identity(t: &Tensor) -> (usize, Layout) {
+    let (storage, layout) = t.storage_and_layout();
+    (&*storage as *const Storage as usize, layout.clone())
+}
+
+/// The latest input through the DAC, for the next call with the same input: a layer's query, key and value
+/// (one input, one tiling) share one DAC pass.
+#[derive(Debug, Default)]
+pub struct DacCache(Mutex<Option<Arc<Dac>>>);
+
+impl DacCache {
+    pub fn get(&self, x: &Tensor, tc: usize, io: Io) -> Result<Arc<Dac>> {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // A variable's storage may be written in place between two calls: never reused.
+        if let Some(dac) = last.as_ref().filter(|d| !x.is_variable() && d.is_for(x, tc, io)) {
+            return Ok(dac.clone());
+        }
+        // The old entry goes first: two of the largest inputs need not be held at once.
+        *last = None;
+        let dac = Arc::new(Dac::new(x, tc, io)?);
+        *last = Some(dac.clone());
+        Ok(dac)
+    }
+}
 
 /// A layer's tiles through the IO model (io.rs `tile`, mod.rs `forward`): `x` `[rows, k]` (contiguous f32)
 /// through the DAC per (row, chunk); each chunk's product with its tiles of `wc` (chunk-major: chunk c the
@@ -118,6 +195,7 @@ const RETRY_BLOCKS: u32 = 264;
 /// host round trip.
 pub fn tiles_forward(
     x: &Tensor,
+    dac: &Dac,
     wc: &Tensor,
     factor: &Tensor,
     tiles: Tiles,
@@ -131,6 +209,9 @@ pub fn tiles_forward(
     if tc == 0 || tw == 0 || chunks != k.div_ceil(tc) || wc.elem_count() != n * k {
         bail!("PCM tiles: x {:?}, weights {:?} and factors {:?} do not fit chunks of {tc}", x.shape(), wc.shape(), factor.shape());
     }
+    if !dac.is_for(x, tc, io) {
+        bail!("PCM tiles: the DAC'd input is not x {:?} in chunks of {tc}", x.shape());
+    }
     if rows == 0 || n == 0 || k == 0 {
         let pass = with_pass.then(|| Tensor::ones((chunks, rows, n), DType::U8, x.device())).transpose()?;
         return Ok((Tensor::zeros((rows, n), DType::F32, x.device())?, pass));
@@ -143,35 +224,23 @@ pub fn tiles_forward(
         true => unsafe { uninit::<f32>(&dev, (rows, n))? },
         false => Tensor::zeros((rows, n), DType::F32, x.device())?,
     };
-    // Safety: the DAC writes every element of xq and scale, the GEMMs every element of y, the finalize kernel
+    // Safety: the GEMMs write every element of y, the finalize kernel
     // every pending flag and, with the retries, every pass mask element; the retry list is read only up to
     // the count the finalize kernel leaves.
     let pass = with_pass.then(|| unsafe { uninit::<u8>(&dev, (chunks, rows, n)) }).transpose()?;
-    let (xq, scale, y, pending, items) = unsafe {
-        (
-            uninit::<f32>(&dev, (rows, k))?,
-            uninit::<f32>(&dev, chunks * rows)?,
-            uninit::<f32>(&dev, (chunks, rows, n))?,
-            uninit::<u32>(&dev, row_tiles * chunks * rows)?,
-            uninit::<u32>(&dev, rows * row_tiles)?,
-        )
+    let (xq, scale) = (&dac.xq, &dac.scale);
+    let (y, pending, items) = unsafe {
+        (uninit::<f32>(&dev, (chunks, rows, n))?, uninit::<u32>(&dev, row_tiles * chunks * rows)?, uninit::<u32>(&dev, rows * row_tiles)?)
     };
-    let count = Tensor::zeros(1, DType::U32, x.device())?;
-    {
-        let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_dac", tc, k, &[x]), MODULE, PTX)?;
-        let ((xs, xl), (qs, ql), (ss, sl)) = (x.storage_and_layout(), xq.storage_and_layout(), scale.storage_and_layout());
-        let (xv, qv, sv) = (view::<f32>(&xs, xl)?, view::<f32>(&qs, ql)?, view::<f32>(&ss, sl)?);
-        let a = [rows as i32, k as i32, tc as i32, chunks as i32, io.abs_max as i32];
-        let mut b = f.builder();
-        b.arg(&xv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&qv).arg(&sv).arg(&a[4]).arg(&io.inp_step);
-        unsafe { b.launch(warp_rows(rows * chunks)) }.w()?;
-    }
-    super::gemm::chunk_products(&xq, wc, true, tc, &y)?;
+    // The retry count, then each retry item's finished units (the bound-management kernel's).
+    let count = Tensor::zeros(1 + rows * row_tiles, DType::U32, x.device())?;
+    super::gemm::chunk_products(xq, wc, true, tc, &y)?;
     let ((ys, yl), (fs, fl), (os, ol)) = (y.storage_and_layout(), factor.storage_and_layout(), out.storage_and_layout());
     let ((ss, sl), (ps, pl)) = (scale.storage_and_layout(), pending.storage_and_layout());
     let ((is, il), (cs, cl)) = (items.storage_and_layout(), count.storage_and_layout());
     let (yv, fv, ov, sv) = (view::<f32>(&ys, yl)?, view::<f32>(&fs, fl)?, view::<f32>(&os, ol)?, view::<f32>(&ss, sl)?);
-    let (pv, iv, cv) = (view::<u32>(&ps, pl)?, view::<u32>(&is, il)?, view::<u32>(&cs, cl)?);
+    let (pv, iv, counts) = (view::<u32>(&ps, pl)?, view::<u32>(&is, il)?, view::<u32>(&cs, cl)?);
+    let (cv, done) = (counts.slice(0..1), counts.slice(1..));
     let pass_storage = pass.as_ref().map(|t| t.storage_and_layout());
     let pass_view = pass_storage.as_ref().map(|(s, l)| view::<u8>(s, l)).transpose()?;
     let null = 0u64;
@@ -198,9 +267,10 @@ pub fn tiles_forward(
             Some(v) => b.arg(v),
             None => b.arg(&null),
         };
-        b.arg(&pv).arg(&iv).arg(&cv).arg(&io.inp_step).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
+        b.arg(&pv).arg(&iv).arg(&cv).arg(&done).arg(&io.inp_step).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
         b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
-        let blocks = RETRY_BLOCKS.min((rows * row_tiles) as u32);
+        let units = rows * row_tiles * chunks * tw.div_ceil(RETRY_SLAB);
+        let blocks = RETRY_BLOCKS.min(units) as u32;
         let shared = (tc.min(k) * std::mem::size_of::<f32>()) as u32;
         let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (RETRY_THREADS, 1, 1), shared_mem_bytes: shared };
         unsafe { b.launch(cfg) }.w()?;
@@ -293,7 +363,7 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
     let tmax = Tensor::zeros(n.div_ceil(tr) * chunks, DType::F32, dev)?;
     let (ts, tl) = tmax.storage_and_layout();
     let tv = view::<f32>(&ts, tl)?;
-    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv, Some((tr, &tv)))?;
+    row_max(&cuda_dev, &wv, [n, k, tc, chunks, tr], &mv, &tv)?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_hwa_weights", MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&tv).arg(&a[5]).arg(&noise);
@@ -305,33 +375,24 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
 }
 
 /// `rmax[row · chunks + c]` = max |w| over the columns of tile column `c` (`tc` wide) of each row of `w`
-/// `[n, k]`; with `tiles` (rows per tile, zeros), also each tile's maximum.
-fn row_max(
-    dev: &CudaDevice,
-    w: &CudaView<f32>,
-    dims: [usize; 4],
-    rmax: &CudaView<f32>,
-    tiles: Option<(usize, &CudaView<f32>)>,
-) -> Result<()> {
-    let [n, k, tc, chunks] = dims;
-    let a = [n as i32, k as i32, tc as i32, chunks as i32, tiles.map_or(1, |(tr, _)| tr as i32)];
-    let null = 0u64;
+/// `[n, k]`, and `tmax` (zeros on entry) each tile's maximum, for tiles of `tr` rows.
+fn row_max(dev: &CudaDevice, w: &CudaView<f32>, dims: [usize; 5], rmax: &CudaView<f32>, tmax: &CudaView<f32>) -> Result<()> {
+    let [n, k, tc, chunks, tr] = dims;
+    let a = [n as i32, k as i32, tc as i32, chunks as i32, tr as i32];
     let f = dev.get_or_load_custom_func("pim_pcm_row_max", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(w).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(rmax).arg(&a[4]);
-    match tiles {
-        Some((_, t)) => b.arg(t),
-        None => b.arg(&null),
-    };
+    b.arg(w).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(rmax).arg(&a[4]).arg(tmax);
     unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
     Ok(())
 }
 
 /// remap.rs `clip_and_remap` on a GPU: the effective weights `w` `[n, k]` after one post-update step with
-/// tiles of `core_size` (0: the whole layer), as a new tensor.
+/// tiles of `core_size` (0: the whole layer), as a new tensor. Two kernels, each a block per (tile, slab of
+/// `SLAB` rows): the row maxima and the slabs' partial sums, then the tile's bound and the clip.
 pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<Tensor> {
-    /// Rows per partial sum of the tile statistics.
-    const SLAB: usize = 16;
+    /// Rows per block (pcm_training.cuh `CLIP_SLAB`), and threads per block (`CLIP_THREADS`).
+    const SLAB: usize = 8;
+    const CLIP_THREADS: u32 = 256;
     let (n, k) = w.dims2()?;
     let w = w.to_dtype(DType::F32)?.contiguous()?;
     if n == 0 || k == 0 {
@@ -342,36 +403,23 @@ pub fn clip_and_remap(w: &Tensor, core_size: usize, clip_sigma: f32) -> Result<T
     let (tiles, slabs) = (row_tiles * chunks, tr.div_ceil(SLAB));
     let cuda_dev = device(&w)?;
     // Safety: every element of each is written by its kernel below (clip_apply writes every weight, clipped
-    // or not).
-    let (out, rmax, part, bound) = unsafe {
-        (
-            uninit::<f32>(&cuda_dev, (n, k))?,
-            uninit::<f32>(&cuda_dev, n * chunks)?,
-            uninit::<f64>(&cuda_dev, tiles * slabs * 3)?,
-            uninit::<f32>(&cuda_dev, tiles)?,
-        )
-    };
+    // or not; every (tile, slab) block writes its rows' maxima and its partial sums).
+    let (out, rmax, part) =
+        unsafe { (uninit::<f32>(&cuda_dev, (n, k))?, uninit::<f32>(&cuda_dev, n * chunks)?, uninit::<f64>(&cuda_dev, tiles * slabs * 3)?) };
     let ((ws, wl), (os, ol), (ms, ml)) = (w.storage_and_layout(), out.storage_and_layout(), rmax.storage_and_layout());
-    let ((ps, pl), (bs, bl)) = (part.storage_and_layout(), bound.storage_and_layout());
-    let (wv, ov, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&os, ol)?, view::<f32>(&ms, ml)?);
-    let (pv, bv) = (view::<f64>(&ps, pl)?, view::<f32>(&bs, bl)?);
-    let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, SLAB as i32, tiles as i32, slabs as i32];
-    let total = (n * k) as i64;
-    row_max(&cuda_dev, &wv, [n, k, tc, chunks], &mv, None)?;
+    let (ps, pl) = part.storage_and_layout();
+    let (wv, ov, mv, pv) = (view::<f32>(&ws, wl)?, view::<f32>(&os, ol)?, view::<f32>(&ms, ml)?, view::<f64>(&ps, pl)?);
+    let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32];
+    let cfg = LaunchConfig { grid_dim: (tiles as u32, slabs as u32, 1), block_dim: (CLIP_THREADS, 1, 1), shared_mem_bytes: 0 };
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_stats", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&a[5]).arg(&pv);
-    let cfg = LaunchConfig { grid_dim: (tiles as u32, slabs as u32, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+    b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&pv);
     unsafe { b.launch(cfg) }.w()?;
-    let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_bound", MODULE, PTX)?;
-    let mut b = f.builder();
-    b.arg(&pv).arg(&a[6]).arg(&a[7]).arg(&clip_sigma).arg(&bv);
-    unsafe { b.launch(elements(tiles)) }.w()?;
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_clip_apply", MODULE, PTX)?;
     let mut b = f.builder();
-    b.arg(&wv).arg(&ov).arg(&total).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&bv);
-    unsafe { b.launch(elements(n * k)) }.w()?;
+    b.arg(&wv).arg(&ov).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&pv).arg(&clip_sigma);
+    unsafe { b.launch(cfg) }.w()?;
     drop(b);
-    drop((ws, os, ms, ps, bs));
+    drop((ws, os, ms, ps));
     Ok(out)
 }

@@ -110,7 +110,9 @@ impl PcmAihwkit {
         let noisy = self.phys.at(call.drift_s).read_sigma_factor > 0.0;
         let wc = kernels::read(&drifted, noisy, self.phys.g_max, PhiloxKey::new(call.noise, READ << 48))?;
         let key = PhiloxKey::new(call.noise, OUT << 48);
-        Ok(kernels::tiles_forward(&x, &wc, &factors, tiles(&chip.tiling), self.gpu_io(), key, false)?.0)
+        let tiles = tiles(&chip.tiling);
+        let dac = self.dacs.get(&x, tiles.tc, self.gpu_io())?;
+        Ok(kernels::tiles_forward(&x, &dac, &wc, &factors, tiles, self.gpu_io(), key, false)?.0)
     }
 
     /// The hardware-aware training forward (hwa.rs) on a GPU.
@@ -122,7 +124,9 @@ impl PcmAihwkit {
         let key = PhiloxKey::new(call.noise, HWA_WEIGHT_NOISE << 48);
         let (normalised, used, factors) = kernels::hwa_weights(weight, self.core_size, self.per_row, self.train_weight_noise, key)?;
         let key = PhiloxKey::new(call.noise, HWA_OUT << 48);
-        let (y, pass) = kernels::tiles_forward(&x, &normalised, &factors, tiles(&tiling), self.gpu_io(), key, true)?;
+        let tiles = tiles(&tiling);
+        let dac = self.dacs.get(&x, tiles.tc, self.gpu_io())?;
+        let (y, pass) = kernels::tiles_forward(&x, &dac, &normalised, &factors, tiles, self.gpu_io(), key, true)?;
         Ok(HwaForward { y, chunks: tiling.chunks, weight: used, pass: pass.expect("asked for") })
     }
 }

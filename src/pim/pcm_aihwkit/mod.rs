@@ -53,6 +53,9 @@ pub struct PcmAihwkit {
     device_chips: Mutex<HashMap<String, device::DeviceChip>>,
     /// The fingerprints of the master weights, measured for a whole forward at once on a GPU.
     fingerprints: super::gpu::Fingerprints,
+    /// The latest layer input through the DAC on a GPU (the query, key and value layers share theirs).
+    #[cfg(feature = "cuda")]
+    dacs: super::gpu::pcm::DacCache,
 }
 
 impl PcmAihwkit {
@@ -105,6 +108,8 @@ impl PcmAihwkit {
             #[cfg(feature = "cuda")]
             device_chips: Mutex::new(HashMap::new()),
             fingerprints: super::gpu::Fingerprints::default(),
+            #[cfg(feature = "cuda")]
+            dacs: Default::default(),
         }
     }
 
