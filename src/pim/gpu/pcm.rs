@@ -10,7 +10,6 @@ use candle_core::cuda_backend::cudarc::driver::{CudaView, DeviceRepr, LaunchConf
 use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
 use candle_core::op::BackpropOp;
 use candle_core::{CudaStorage, DType, Layout, Result, Shape, Storage, Tensor, bail};
-
 use std::sync::{Arc, Mutex};
 
 use super::PhiloxKey;
@@ -186,7 +185,7 @@ impl DacCache {
 }
 
 /// A layer's tiles through the IO model (io.rs `tile`, mod.rs `forward`): `x` `[rows, k]` (contiguous f32)
-/// through the DAC per (row, chunk); each chunk's product with its tiles of `wc` (chunk-major: chunk c the
+/// through the DAC per (row, chunk), as `dac` holds it ([`Dac`]); each chunk's product with its tiles of `wc` (chunk-major: chunk c the
 /// `[n, kt]` matrix at n·k0), in one batched GEMM; output noise, ADC and bound management per (row, tile);
 /// each tile's outputs times `factor` `[chunks, n]`, summed over the chunks: `[rows, n]`. Noise from `key`.
 /// With `with_pass`, also the ADC's pass mask of every chunk, `[chunks, rows, n]` u8 (hardware-aware training;
@@ -224,9 +223,8 @@ pub fn tiles_forward(
         true => unsafe { uninit::<f32>(&dev, (rows, n))? },
         false => Tensor::zeros((rows, n), DType::F32, x.device())?,
     };
-    // Safety: the GEMMs write every element of y, the finalize kernel
-    // every pending flag and, with the retries, every pass mask element; the retry list is read only up to
-    // the count the finalize kernel leaves.
+    // Safety: the GEMMs write every element of y, the finalize kernel every pending flag and, with the
+    // retries, every pass mask element; the retry list is read only up to the count the finalize kernel leaves.
     let pass = with_pass.then(|| unsafe { uninit::<u8>(&dev, (chunks, rows, n)) }).transpose()?;
     let (xq, scale) = (&dac.xq, &dac.scale);
     let (y, pending, items) = unsafe {
