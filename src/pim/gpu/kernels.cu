@@ -18,6 +18,13 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Every lane gets the warp's sum, added in the same fixed order on every lane.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 // Exact ceil(log2(x)) from the bits, as quant.rs `ceil_log2`; 0 where that returns None.
 __device__ int ceil_log2(float x) {
     if (!(x > 0.0f)) return 0;

@@ -103,20 +103,28 @@ __device__ __forceinline__ void store4(float* yr, int o4, int o1, float4 v) {
         if (o4 + e < o1) yr[o4 + e] = vs[e];
 }
 
+// One output y through output noise (draw z) and the ADC, before the clamp to ±bound. The noise is added with
+// one rounding (a fused multiply-add): the draws are the GPU's own, no CPU value to repeat. The ADC is
+// io_quantize without its bound, times the reciprocal: y comes from a GEMM whose last bits are the GPU's own
+// anyway, so an exact division would not make it the CPU's.
+__device__ __forceinline__ float adc_convert(float y, float z, const Adc& a) {
+    float v = a.noise > 0.0f ? __fmaf_rn(a.noise, z, y) : y;
+    return a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
+}
+
+__device__ __forceinline__ float4 adc_noise4(const Adc& a, long long index) {
+    return a.noise > 0.0f ? normal4_at(a.key0, a.key1, a.stream, index) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
 // Outputs o4..o4+3 (those below o1) of a tile row through output noise and the ADC: the converted values,
 // clamped to ±bound, and *saturated set where one was beyond it.
 __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, long long counter, int* saturated) {
-    float4 z = a.noise > 0.0f ? normal4_at(a.key0, a.key1, a.stream, counter + o4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 z = adc_noise4(a, counter + o4);
     float ys[4] = {y.x, y.y, y.z, y.w}, zs[4] = {z.x, z.y, z.z, z.w}, q[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int e = 0; e < 4; e++) {
         if (o4 + e < o1) {
-            float v = ys[e];
-            // One rounding (a fused multiply-add): the draws are the GPU's own, no CPU value to repeat.
-            if (a.noise > 0.0f) v = __fmaf_rn(a.noise, zs[e], v);
-            // io_quantize without its bound, times the reciprocal: v comes from a GEMM whose last bits are the
-            // GPU's own anyway, so an exact division would not make it the CPU's.
-            float u = a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
+            float u = adc_convert(ys[e], zs[e], a);
             *saturated |= fabsf(u) > a.bound;
             q[e] = clampf(u, -a.bound, a.bound);
         }
@@ -127,12 +135,11 @@ __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, l
 // adc4 for four outputs that all exist: the converted values before the clamp to ±bound, and *peak the
 // largest |value| so far (a NaN counts as no saturation, as in adc4).
 __device__ __forceinline__ float4 adc4_unclamped(float4 y, const Adc& a, long long index, float* peak) {
-    float4 z = a.noise > 0.0f ? normal4_at(a.key0, a.key1, a.stream, index) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 z = adc_noise4(a, index);
     float ys[4] = {y.x, y.y, y.z, y.w}, zs[4] = {z.x, z.y, z.z, z.w};
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-        float v = a.noise > 0.0f ? __fmaf_rn(a.noise, zs[e], ys[e]) : ys[e];
-        ys[e] = a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
+        ys[e] = adc_convert(ys[e], zs[e], a);
         *peak = fmaxf(*peak, fabsf(ys[e]));
     }
     return make_float4(ys[0], ys[1], ys[2], ys[3]);

@@ -1,11 +1,7 @@
 // AIHWKIT PCM's iterative bound management on a GPU (src/pim/pcm_aihwkit/io.rs `tile`, launched from
 // src/pim/gpu/pcm.rs `tiles_forward` after the converter kernels). Part of the one PTX module of kernels.cu,
-// which includes this file after pcm_aihwkit.cuh (Adc, adc4, accept4, load4, store4, io_quantize).
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+// which includes this file after pcm_aihwkit.cuh (Adc, adc4, accept4, load4, store4, io_quantize) and its
+// shared helpers (warp_sum).
 
 // Outputs of one warp's dot products in pim_pcm_retry, and its threads per block; a unit of its work is a slab
 // of RETRY_SLAB outputs of one (row, row tile, chunk): one group of RETRY_OUTPUTS per warp.

@@ -89,11 +89,6 @@ extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int
 #define CLIP_SLAB 8
 #define CLIP_THREADS 256
 
-__device__ __forceinline__ double warp_sum_f64(double v) {
-    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // The rows [r0, r1) and columns [c0, c1) of block (tile = blockIdx.x, slab = blockIdx.y) of the clip kernels.
 struct ClipSlab {
     int tj, r0, r1, c0, c1;
@@ -138,9 +133,9 @@ extern "C" __global__ void __launch_bounds__(CLIP_THREADS) pim_pcm_clip_stats(co
             cnt += 1.0;
         }
     }
-    s = warp_sum_f64(s);
-    s2 = warp_sum_f64(s2);
-    cnt = warp_sum_f64(cnt);
+    s = warp_sum(s);
+    s2 = warp_sum(s2);
+    cnt = warp_sum(cnt);
     if (lane == 0) {
         red[warp][0] = s;
         red[warp][1] = s2;
@@ -173,9 +168,9 @@ extern "C" __global__ void __launch_bounds__(CLIP_THREADS) pim_pcm_clip_apply(co
             s2 += p[1];
             cnt += p[2];
         }
-        s = warp_sum_f64(s);
-        s2 = warp_sum_f64(s2);
-        cnt = warp_sum_f64(cnt);
+        s = warp_sum(s);
+        s2 = warp_sum(s2);
+        cnt = warp_sum(cnt);
         if (lane == 0) {
             float bd = INFINITY;
             if (cnt >= 2.0) {
