@@ -313,6 +313,38 @@ fn pcm_tiles_of_512_retry_and_saturate_as_on_the_cpu() {
     }
 }
 
+/// AIHWKIT PCM's converter with output noise and the step on (the presets) has its own vector kernel
+/// (`pim_pcm_finalize_vec4_full`); with the factors one float off 16-byte alignment, the same call takes the
+/// general kernel. Same draws and arithmetic: the outputs and pass masks are bit for bit equal. Tile outputs
+/// with a standard deviation of about 2 against a bound of 3 saturate often, so bound management runs: without
+/// it the outputs differ.
+#[test]
+fn the_presets_vector_converter_is_the_general_one() {
+    use gpu::pcm::{Dac, Io, Tiles, tiles_forward};
+    let gpu = gpu_device();
+    let io = Io { abs_max: true, inp_step: 1.0 / 127.0, out_noise: 0.04, out_step: 6.0 / 255.0, out_bound: 3.0, iterative_bm: true };
+    let tiles = Tiles { tc: 512, tw: 512 };
+    let x = randn(96, 700, 51, 1.0).to_device(&gpu).unwrap();
+    let wc = randn(1100 * 700, 1, 52, 0.3).flatten_all().unwrap().to_device(&gpu).unwrap();
+    let factors = randn(1 + 2 * 1100, 1, 53, 0.1).flatten_all().unwrap().abs().unwrap().affine(1.0, 1.0).unwrap().to_device(&gpu).unwrap();
+    let unaligned = factors.narrow(0, 1, 2 * 1100).unwrap().reshape((2, 1100)).unwrap();
+    assert_eq!(unaligned.layout().start_offset(), 1);
+    let aligned = unaligned.affine(1.0, 0.0).unwrap(); // the same values in a fresh storage
+    assert_eq!(aligned.layout().start_offset(), 0);
+    let key = gpu::PhiloxKey::new(NoiseKey::new(5, "layer", 0, 1), 9);
+    let dac = Dac::new(&x, tiles.tc, io).unwrap();
+    let (vector, vector_pass) = tiles_forward(&x, &dac, &wc, &aligned, tiles, io, key, true).unwrap();
+    let (general, general_pass) = tiles_forward(&x, &dac, &wc, &unaligned, tiles, io, key, true).unwrap();
+    let (vector, general) = (flat(&vector), flat(&general));
+    assert!(vector.iter().all(|v| v.is_finite()), "a vector converter output is not finite");
+    assert!(vector.iter().zip(&general).all(|(a, b)| a.to_bits() == b.to_bits()), "the converters' outputs differ");
+    let mask = |p: Option<Tensor>| p.unwrap().flatten_all().unwrap().to_vec1::<u8>().unwrap();
+    assert_eq!(mask(vector_pass), mask(general_pass), "the pass masks differ");
+    let clipped = Io { iterative_bm: false, ..io };
+    let (once, _) = tiles_forward(&x, &Dac::new(&x, tiles.tc, clipped).unwrap(), &wc, &aligned, tiles, clipped, key, false).unwrap();
+    assert_ne!(flat(&once), vector, "no tile saturated: bound management is not exercised");
+}
+
 /// NewComputeBench's PCM tile on the GPU: without noise, the CPU's outputs for block and token input scales
 /// at odd shapes with short sequences (to GEMM rounding, plus one 8-bit ADC step where a rounding boundary
 /// falls between the two sums); with programming, read, IR-drop and output noise on, the CPU's error RMS
@@ -335,6 +367,15 @@ fn pcm_ncb_on_the_gpu_is_the_cpu_tile() {
         assert!(diff < 1e-2, "{scale}, {n} outputs: outputs differ by {diff} relative to their largest");
         let close = on_gpu.iter().zip(&on_cpu).filter(|(a, b)| (*a - *b).abs() <= 1e-4 * b.abs().max(1.0)).count();
         assert!(close as f64 > 0.99 * on_cpu.len() as f64, "{scale}, {n} outputs: only {close} of {} agree", on_cpu.len());
+        // The same input again (a layer's key after its query) reuses the DAC pass; another input does not.
+        // Either way the outputs are a fresh tile's.
+        let w2 = randn(n, 700, 27, 0.05).to_device(&gpu).unwrap();
+        let other = randn(111, 700, 28, 1.0).to_device(&gpu).unwrap();
+        for (what, x) in [("the same input", &xg), ("another input", &other)] {
+            let reused = flat(&technology.simulator.matmul(x, &w2, &c).unwrap());
+            let fresh = flat(&noise_off(scale).simulator.matmul(x, &w2, &c).unwrap());
+            assert_eq!(reused, fresh, "{scale}, {n} outputs, {what}: the DAC cache changed the outputs");
+        }
     }
     let on = |name| (name, ParamValue::Bool(true));
     let noisy = tech(PimKind::PcmNcb, PCM_NCB, &[on("programming-noise"), on("read-noise"), on("ir-drop"), on("out-noise")]);

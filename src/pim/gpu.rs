@@ -20,6 +20,8 @@ use super::tiling::{Geometry, InputScale};
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
+pub(crate) use cuda::RoundKeys;
+#[cfg(feature = "cuda")]
 pub mod gemm;
 #[cfg(feature = "cuda")]
 pub mod ncb;
@@ -176,16 +178,22 @@ impl PhiloxKey {
 }
 
 /// Philox4x32 with 10 rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", 2011).
-pub(crate) fn philox(mut c: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
-    for _ in 0..10 {
+pub(crate) fn philox(mut c: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    for k in round_keys(key) {
         let p0 = 0xD251_1F53u64 * c[0] as u64;
         let p1 = 0xCD9E_8D57u64 * c[2] as u64;
         let (hi0, lo0, hi1, lo1) = ((p0 >> 32) as u32, p0 as u32, (p1 >> 32) as u32, p1 as u32);
-        c = [hi1 ^ c[1] ^ key[0], lo1, hi0 ^ c[3] ^ key[1], lo0];
-        key[0] = key[0].wrapping_add(0x9E37_79B9);
-        key[1] = key[1].wrapping_add(0xBB67_AE85);
+        c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
     }
     c
+}
+
+/// Philox4x32-10's key schedule: the key of each round (the GPU kernels take them precomputed, cuda.rs
+/// `RoundKeys`).
+pub(crate) fn round_keys(key: [u32; 2]) -> [[u32; 2]; 10] {
+    std::array::from_fn(|i| {
+        [key[0].wrapping_add(0x9E37_79B9u32.wrapping_mul(i as u32)), key[1].wrapping_add(0xBB67_AE85u32.wrapping_mul(i as u32))]
+    })
 }
 
 fn f32_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Result<&'a mut [f32]> {

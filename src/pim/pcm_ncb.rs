@@ -42,6 +42,9 @@ pub struct PcmNcb {
     pub read_noise: bool,
     pub ir_drop: bool,
     pub out_noise: bool,
+    /// The latest layer input through the DAC on a GPU (the query, key and value layers share theirs).
+    #[cfg(feature = "cuda")]
+    dacs: super::gpu::ncb::DacCache,
 }
 
 fn opt_bits(params: &ParamSet, name: &str) -> anyhow::Result<Option<u32>> {
@@ -67,6 +70,8 @@ impl PcmNcb {
             read_noise: params.flag("read-noise"),
             ir_drop: params.flag("ir-drop"),
             out_noise: params.flag("out-noise"),
+            #[cfg(feature = "cuda")]
+            dacs: Default::default(),
         })
     }
 

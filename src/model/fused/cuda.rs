@@ -155,8 +155,9 @@ pub fn dropout_mask(storage: &mut CudaStorage, layout: &Layout, p: f32, scale: f
     let mut out = out.slice_mut(layout.start_offset()..layout.start_offset() + n);
     let f = dev.get_or_load_custom_func("model_dropout_mask", MODULE, PTX)?;
     let len = n as i64;
+    let key = crate::pim::gpu::RoundKeys::new(key, stream);
     let mut l = f.builder();
-    l.arg(&mut out).arg(&len).arg(&p).arg(&scale).arg(&key[0]).arg(&key[1]).arg(&stream);
+    l.arg(&mut out).arg(&len).arg(&p).arg(&scale).arg(&key);
     unsafe { l.launch(elements(n.div_ceil(4))) }.w()?;
     Ok(())
 }

@@ -171,11 +171,10 @@ extern "C" __global__ void model_gelu_grad(const float* x, const float* dy, floa
 
 // Dropout masks: mask[i] = (u_i < p ? 0 : scale) with u_i uniform in [0, 1) from Philox4x32-10 draw i of the
 // key; four uniforms per Philox call.
-extern "C" __global__ void model_dropout_mask(float* mask, long long n, float p, float scale, uint32_t key0, uint32_t key1,
-                                              uint32_t stream) {
+extern "C" __global__ void model_dropout_mask(float* mask, long long n, float p, float scale, const __grid_constant__ RoundKeys key) {
     long long groups = (n + 3) / 4;
     for (long long g = (long long)blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += (long long)gridDim.x * blockDim.x) {
-        uint4 r = philox(make_uint4((uint32_t)g, (uint32_t)(g >> 32), stream, 0xd70f), make_uint2(key0, key1));
+        uint4 r = philox(make_uint4((uint32_t)g, (uint32_t)(g >> 32), key.stream, 0xd70f), key);
         uint32_t words[4] = {r.x, r.y, r.z, r.w};
         for (int j = 0; j < 4; j++) {
             long long i = 4 * g + j;

@@ -10,6 +10,33 @@ use super::PhiloxKey;
 
 pub(super) const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/pim_kernels.ptx"));
 pub(super) const MODULE: &str = "pimsweep_pim";
+
+/// philox.cuh `RoundKeys`, a kernel parameter: a Philox key's round keys (gpu.rs `round_keys`, scheduled here
+/// once a launch rather than in every draw) and its stream word.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct RoundKeys {
+    x: [u32; 10],
+    y: [u32; 10],
+    stream: u32,
+}
+
+// Safety: a plain C struct of integers, laid out as philox.cuh's.
+unsafe impl DeviceRepr for RoundKeys {}
+
+impl RoundKeys {
+    pub(crate) fn new(key: [u32; 2], stream: u32) -> RoundKeys {
+        let rounds = super::round_keys(key);
+        RoundKeys { x: rounds.map(|k| k[0]), y: rounds.map(|k| k[1]), stream }
+    }
+}
+
+impl From<PhiloxKey> for RoundKeys {
+    fn from(k: PhiloxKey) -> RoundKeys {
+        RoundKeys::new(k.key, k.stream)
+    }
+}
+
 /// Threads per block; the warp-per-task kernels run 8 tasks per block.
 pub(super) const THREADS: u32 = 256;
 pub(super) const WARPS: u64 = THREADS as u64 / 32;
@@ -113,8 +140,9 @@ pub fn relative_noise(acc: &mut CudaStorage, la: &Layout, y: &CudaStorage, ly: &
     let mut acc = acc.slice_mut(la.start_offset()..la.start_offset() + n);
     let f = dev.get_or_load_custom_func("pim_accumulate_rel_noise", MODULE, PTX)?;
     let len = n as i64;
+    let key = RoundKeys::from(key);
     let mut b = f.builder();
-    b.arg(&mut acc).arg(&y).arg(&len).arg(&sigma).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    b.arg(&mut acc).arg(&y).arg(&len).arg(&sigma).arg(&key);
     unsafe { b.launch(elements(n)) }.w()?;
     Ok(())
 }
@@ -141,8 +169,9 @@ pub fn fill_normal(storage: &mut CudaStorage, layout: &Layout, key: PhiloxKey) -
     let mut out = out.slice_mut(layout.start_offset()..layout.start_offset() + n);
     let f = dev.get_or_load_custom_func("pim_fill_normal", MODULE, PTX)?;
     let len = n as i64;
+    let key = RoundKeys::from(key);
     let mut b = f.builder();
-    b.arg(&mut out).arg(&len).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    b.arg(&mut out).arg(&len).arg(&key);
     unsafe { b.launch(elements(n)) }.w()?;
     Ok(())
 }
@@ -224,10 +253,9 @@ pub fn reram_program(storage: &mut CudaStorage, layout: &Layout, dims: [usize; 3
     b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&mut tmax);
     unsafe { b.launch(tile_max_launch(tiles, cs.min(n))) }.w()?;
     let f = dev.get_or_load_custom_func("pim_reram_program", MODULE, PTX)?;
-    let [d, a] = keys;
+    let [d, a] = keys.map(RoundKeys::from);
     let mut b = f.builder();
-    b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&tmax).arg(&levels).arg(&sigma_dev).arg(&sigma_add);
-    b.arg(&d.key[0]).arg(&d.key[1]).arg(&d.stream).arg(&a.key[0]).arg(&a.key[1]).arg(&a.stream);
+    b.arg(&mut w).arg(&n_arg).arg(&k_arg).arg(&cs_arg).arg(&tmax).arg(&levels).arg(&sigma_dev).arg(&sigma_add).arg(&d).arg(&a);
     let grid = (k.div_ceil(THREADS as usize) as u32, n.min(2048) as u32, 1);
     unsafe { b.launch(LaunchConfig { grid_dim: grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
     Ok(())

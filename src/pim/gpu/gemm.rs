@@ -1,12 +1,15 @@
 //! Matrix products that candle's matmul cannot express, straight through cuBLAS on candle's handle and
-//! stream: operands that are the K-chunks of a row-major matrix (a row stride wider than the chunk) and
-//! results written into a slice of a larger buffer. The PCM tiles use them to multiply every input chunk with
-//! its tiles without copying the chunks out first.
+//! stream (and a second stream for a chunked product's narrower last chunk): operands that are the K-chunks
+//! of a row-major matrix (a row stride wider than the chunk) and results written into a slice of a larger
+//! buffer. The PCM tiles use them to multiply every input chunk with its tiles without copying the chunks out
+//! first.
+
+use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::WrapErr;
-use candle_core::cuda_backend::cudarc::cublas::{result, sys};
-use candle_core::cuda_backend::cudarc::driver::DevicePtr;
+use candle_core::cuda_backend::cudarc::cublas::{CudaBlas, result, sys};
+use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtr};
+use candle_core::cuda_backend::{CudaDevice, DeviceId, WrapErr};
 use candle_core::{DType, Result, Storage, Tensor, bail};
 
 /// `batch` row-major matrices in a contiguous f32 tensor: the first at element `offset`, rows `ld` elements
@@ -48,7 +51,20 @@ pub enum Product {
 
 /// `c_i` (`[m, n]`, overwritten) `=` the `product` of `a_i` and `b_i` for `i < batch`, in f32 (cuBLAS SGEMM,
 /// as candle's matmul).
-pub fn products(product: Product, a: Strided, b: Strided, c: Strided, (m, n, kt): (usize, usize, usize), batch: usize) -> Result<()> {
+pub fn products(product: Product, a: Strided, b: Strided, c: Strided, dims: (usize, usize, usize), batch: usize) -> Result<()> {
+    products_on(None, product, a, b, c, dims, batch)
+}
+
+/// [`products`] on candle's stream, or on `side`'s.
+fn products_on(
+    side: Option<&Side>,
+    product: Product,
+    a: Strided,
+    b: Strided,
+    c: Strided,
+    (m, n, kt): (usize, usize, usize),
+    batch: usize,
+) -> Result<()> {
     if m == 0 || n == 0 || batch == 0 {
         return Ok(());
     }
@@ -68,8 +84,11 @@ pub fn products(product: Product, a: Strided, b: Strided, c: Strided, (m, n, kt)
         bail!("strided product: operands must be on a GPU")
     };
     let dev = ca.device();
-    let stream = dev.cuda_stream();
-    let blas = dev.cublas_handle();
+    let candle_blas = dev.cublas_handle();
+    let (stream, handle) = match side {
+        Some(side) => (side.stream.clone(), *side.blas.handle()),
+        None => (dev.cuda_stream(), *candle_blas.handle()),
+    };
     let (pa, _ga) = ca.as_cuda_slice::<f32>()?.device_ptr(&stream);
     let (pb, _gb) = cb.as_cuda_slice::<f32>()?.device_ptr(&stream);
     let (pc, _gc) = cc.as_cuda_slice::<f32>()?.device_ptr(&stream);
@@ -81,7 +100,7 @@ pub fn products(product: Product, a: Strided, b: Strided, c: Strided, (m, n, kt)
     // Safety: check() keeps every matrix inside its tensor; c is a buffer of this call's caller alone.
     unsafe {
         result::sgemm_strided_batched(
-            *blas.handle(),
+            handle,
             op(product == Product::ABt),
             op(product == Product::AtB),
             n as i32,
@@ -105,9 +124,36 @@ pub fn products(product: Product, a: Strided, b: Strided, c: Strided, (m, n, kt)
     Ok(())
 }
 
+/// A second stream of a GPU, with a cuBLAS handle on it, for a narrower last chunk's product to run beside
+/// the full chunks' on candle's stream.
+struct Side {
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+}
+
+static SIDES: Mutex<Vec<(DeviceId, Arc<Side>)>> = Mutex::new(Vec::new());
+
+/// The device's side stream, made on first use.
+fn side(dev: &CudaDevice) -> Result<Arc<Side>> {
+    let mut sides = SIDES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, side)) = sides.iter().find(|(id, _)| *id == dev.id()) {
+        return Ok(side.clone());
+    }
+    // Safety: chunk_products orders the side stream's work by joins both ways, and its operands are alive
+    // for the whole call. With event tracking on, cudarc would record and wait on an event for every
+    // operand of every launch in the program once a second stream exists.
+    unsafe { dev.disable_event_tracking() };
+    let stream = dev.cuda_stream().fork().w()?;
+    let side = Arc::new(Side { blas: CudaBlas::new(stream.clone()).w()?, stream });
+    sides.push((dev.id(), side.clone()));
+    Ok(side)
+}
+
 /// The K-chunks of `cs` columns (the last one possibly narrower) of `a` `[m, k]` times those of `b` (`[n, k]`,
 /// or chunk-major: chunk c the `[n, kt]` matrix at n·k0), into `out` `[chunks, m, n]` (chunk c at `c·m·n`).
-/// One batched call for the full chunks, one for a narrower last chunk.
+/// One batched call for the full chunks, one for a narrower last chunk. The two run side by side, on two
+/// streams: each alone left SMs idle in its last wave (a 768-wide input: chunks of 512 and 256, 192 blocks of
+/// 128 × 128 outputs each on 132 SMs).
 pub fn chunk_products(a: &Tensor, b: &Tensor, b_chunk_major: bool, cs: usize, out: &Tensor) -> Result<()> {
     if cs == 0 {
         bail!("chunk products: chunks of 0 columns");
@@ -123,12 +169,25 @@ pub fn chunk_products(a: &Tensor, b: &Tensor, b_chunk_major: bool, cs: usize, ou
         }
     };
     let c_at = |chunk: usize| Strided { data: out, offset: chunk * m * n, ld: n, stride: m * n };
-    if full > 0 {
-        products(Product::ABt, Strided { data: a, offset: 0, ld: k, stride: cs }, b_at(0, cs), c_at(0), (m, n, cs), full)?;
+    let k0 = full * cs;
+    let full_products = |side: Option<&Side>| {
+        products_on(side, Product::ABt, Strided { data: a, offset: 0, ld: k, stride: cs }, b_at(0, cs), c_at(0), (m, n, cs), full)
+    };
+    let rest_product = |side: Option<&Side>| {
+        products_on(side, Product::ABt, Strided { data: a, offset: k0, ld: k, stride: rest }, b_at(k0, rest), c_at(full), (m, n, rest), 1)
+    };
+    match (full > 0, rest > 0) {
+        (true, true) => {
+            let dev = super::pcm::device(out)?;
+            let (side, main) = (side(&dev)?, dev.cuda_stream());
+            side.stream.join(&main).w()?;
+            let products = rest_product(Some(&side)).and_then(|()| full_products(None));
+            // Joined even after an error, so that no later work on candle's stream overtakes the side's.
+            main.join(&side.stream).w()?;
+            products
+        }
+        (true, false) => full_products(None),
+        (false, true) => rest_product(None),
+        (false, false) => Ok(()),
     }
-    if rest > 0 {
-        let k0 = full * cs;
-        products(Product::ABt, Strided { data: a, offset: k0, ld: k, stride: rest }, b_at(k0, rest), c_at(full), (m, n, rest), 1)?;
-    }
-    Ok(())
 }

@@ -12,6 +12,8 @@
 #include "philox.cuh"
 
 #define WARP 32
+// Threads per block of the warp-per-task kernels (cuda.rs `THREADS`).
+#define TASK_THREADS 256
 
 __device__ __forceinline__ float warp_max(float v) {
     for (int o = WARP / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -219,45 +221,58 @@ QUANTIZE_BY_MAX(4, 4)
 
 // ---- Counter-based normal draws: Philox4x32-10 (philox.cuh) and Box-Muller. ----
 
-// The standard normal number `index` of the stream keyed by (key0, key1, stream): uniforms in (0, 1].
-__device__ __forceinline__ float normal_at(uint32_t key0, uint32_t key1, uint32_t stream, long long index) {
-    uint4 r = philox(make_uint4((uint32_t)index, (uint32_t)(index >> 32), stream, 0x5eed), make_uint2(key0, key1));
+// The standard normal number `index` of the stream keyed by k: uniforms in (0, 1].
+__device__ __forceinline__ float normal_at(const RoundKeys& k, long long index) {
+    uint4 r = philox(make_uint4((uint32_t)index, (uint32_t)(index >> 32), k.stream, 0x5eed), k);
     float u1 = ((float)(r.x >> 8) + 1.0f) * (1.0f / 16777216.0f);
     float u2 = (float)(r.y >> 8) * (1.0f / 16777216.0f);
     return sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
 }
 
+// The hardware's approximate base-2 log and square root, flushing subnormals: Box-Muller's arguments are
+// normal numbers, and the library forms' guards against subnormals cost three instructions each.
+__device__ __forceinline__ float lg2_approx(float x) {
+    float r;
+    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+__device__ __forceinline__ float sqrt_approx(float x) {
+    float r;
+    asm("sqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
 // Four standard normals from one Philox block (Box-Muller on (x, y) and on (z, w)): a quarter of the Philox
 // work of four `normal_at`s, for the kernels whose draws no CPU code reproduces. `counter` names the block.
-__device__ __forceinline__ float4 normal4_at(uint32_t key0, uint32_t key1, uint32_t stream, long long counter) {
-    uint4 r = philox(make_uint4((uint32_t)counter, (uint32_t)(counter >> 32), stream, 0x5eed4u), make_uint2(key0, key1));
-    // The hardware's approximate log, square root and sine/cosine (a few ulp; the angle in [−π, π), where
-    // __sincosf is accurate): the precise library calls cost several times the Philox rounds. The radius
-    // r² = −2 ln u is floored at 1e-30 (the approximate log of u near 1 may be 0 or a hair above), so that
-    // r = r²·rsqrt(r²) is never 0·∞ or NaN.
-    float ra = fmaxf(-2.0f * __logf(((float)(r.x >> 8) + 1.0f) * (1.0f / 16777216.0f)), 1e-30f);
-    float rb = fmaxf(-2.0f * __logf(((float)(r.z >> 8) + 1.0f) * (1.0f / 16777216.0f)), 1e-30f);
-    float a = ra * rsqrtf(ra), b = rb * rsqrtf(rb);
-    const float two_pi = 6.28318530718f, pi = 3.14159265359f;
+__device__ __forceinline__ float4 normal4_at(const RoundKeys& k, long long counter) {
+    uint4 r = philox(make_uint4((uint32_t)counter, (uint32_t)(counter >> 32), k.stream, 0x5eed4u), k);
+    // Approximate log, square root and sine/cosine (a few ulp; the angle in [−π, π), where __sincosf is
+    // accurate): the precise library calls cost several times the Philox rounds. u = (m + 1)/2²⁴ is exact in
+    // one FMA; r² = −2 ln u = −2 ln 2 · log₂ u is floored at 1e-30 (the approximate log of u near 1 may be 0 or
+    // a hair above), so that its square root is never NaN. The angle 2π·m/2²⁴ − π is one FMA.
+    const float ulp = 1.0f / 16777216.0f, minus_2_ln2 = -1.38629436112f, two_pi_ulp = 6.28318530718f / 16777216.0f,
+                pi = 3.14159265359f;
+    float a = sqrt_approx(fmaxf(minus_2_ln2 * lg2_approx(__fmaf_rn((float)(r.x >> 8), ulp, ulp)), 1e-30f));
+    float b = sqrt_approx(fmaxf(minus_2_ln2 * lg2_approx(__fmaf_rn((float)(r.z >> 8), ulp, ulp)), 1e-30f));
     float s0, c0, s1, c1;
-    __sincosf(two_pi * ((float)(r.y >> 8) * (1.0f / 16777216.0f)) - pi, &s0, &c0);
-    __sincosf(two_pi * ((float)(r.w >> 8) * (1.0f / 16777216.0f)) - pi, &s1, &c1);
+    __sincosf(__fmaf_rn((float)(r.y >> 8), two_pi_ulp, -pi), &s0, &c0);
+    __sincosf(__fmaf_rn((float)(r.w >> 8), two_pi_ulp, -pi), &s1, &c1);
     return make_float4(a * c0, a * s0, b * c1, b * s1);
 }
 
 // out[i] = N(0, 1) draw i of the stream.
-extern "C" __global__ void pim_fill_normal(float* out, long long n, uint32_t key0, uint32_t key1, uint32_t stream) {
+extern "C" __global__ void pim_fill_normal(float* out, long long n, const __grid_constant__ RoundKeys key) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        out[i] = normal_at(key0, key1, stream, i);
+        out[i] = normal_at(key, i);
 }
 
 // SRAM approximate computing: acc += y + y·σ·ξ for one K-chunk's partial sums y [rows, n].
-extern "C" __global__ void pim_accumulate_rel_noise(float* acc, const float* y, long long len, float sigma, uint32_t key0,
-                                                    uint32_t key1, uint32_t stream) {
+extern "C" __global__ void pim_accumulate_rel_noise(float* acc, const float* y, long long len, float sigma,
+                                                    const __grid_constant__ RoundKeys key) {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (long long)gridDim.x * blockDim.x) {
         float v = y[i];
         float noise = v * sigma;
-        acc[i] += v + noise * normal_at(key0, key1, stream, i);
+        acc[i] += v + noise * normal_at(key, i);
     }
 }
 
@@ -381,13 +396,13 @@ extern "C" __global__ void pim_tile_max(const float* w, int n, int k, int cs, fl
 }
 
 // w [n, k] in place, with each tile's max |w| = m from pim_tile_max: levels (if > 0)
-// v ← rint(v / m · L) / L · m, device variation v += σ_dev · m · ξ (draw i of key d), both only in a tile with
-// m > 0; then everywhere the additive weight noise v += σ_add · ξ' (draw i of key a). Blocks stride over
+// v ← rint(v / m · L) / L · m, device variation v += σ_dev · m · ξ (draw i of dev_key), both only in a tile with
+// m > 0; then everywhere the additive weight noise v += σ_add · ξ' (draw i of add_key). Blocks stride over
 // rows (blockIdx.y) and a row's columns (blockIdx.x): enough blocks to fill the GPU, where one block per tile
 // left most of it idle.
 extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, const float* tmax, float levels, float sigma_dev,
-                                             float sigma_add, uint32_t d0, uint32_t d1, uint32_t ds, uint32_t a0,
-                                             uint32_t a1, uint32_t as) {
+                                             float sigma_add, const __grid_constant__ RoundKeys dev_key,
+                                             const __grid_constant__ RoundKeys add_key) {
     int chunks = (k + cs - 1) / cs;
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= k) return;
@@ -397,9 +412,9 @@ extern "C" __global__ void pim_reram_program(float* w, int n, int k, int cs, con
         float v = w[at];
         if (m > 0.0f) {
             if (levels > 0.0f) v = rintf(v / m * levels) / levels * m;
-            if (sigma_dev > 0.0f) v += sigma_dev * m * normal_at(d0, d1, ds, at);
+            if (sigma_dev > 0.0f) v += sigma_dev * m * normal_at(dev_key, at);
         }
-        if (sigma_add > 0.0f) v += sigma_add * normal_at(a0, a1, as, at);
+        if (sigma_add > 0.0f) v += sigma_add * normal_at(add_key, at);
         w[at] = v;
     }
 }

@@ -8,12 +8,12 @@ use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::{DType, Result, Tensor};
 
 use super::PhiloxKey;
-use super::cuda::{MODULE, PTX, THREADS, launch_quantize, tile_max_launch, warp_tasks};
+use super::cuda::{MODULE, PTX, RoundKeys, THREADS, launch_quantize, tile_max_launch, warp_tasks};
 use super::pcm::{device, uninit, view};
 
 /// How the DAC groups a layer input `[rows, K]`: runs of `group_rows` rows within each sequence of
 /// `sequence_rows` rows share one scale per K-chunk (1 and 1: per token).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Groups {
     pub cs: usize,
     pub group_rows: usize,
@@ -48,6 +48,15 @@ pub fn dac(x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Ten
     Ok((xq, norms))
 }
 
+/// The ncb tiles' DAC passes ([`dac`]: the converted input and its norms), by grouping and bits.
+pub type DacCache = super::pcm::InputCache<(Groups, Option<u32>), (Tensor, Tensor)>;
+
+impl DacCache {
+    pub fn get(&self, x: &Tensor, groups: Groups, bits: Option<u32>) -> Result<(Tensor, Tensor)> {
+        self.get_or_make(x, (groups, bits), || dac(x, groups, bits))
+    }
+}
+
 /// The weights `w` `[n, k]` as one forward call programs them (normalised to ±`g_max` per cs × cs tile, plus
 /// `noise_scale`·σ·ξ programming noise from `noise` when given), and each tile's de-scale `w_max/g_max`
 /// `[row tiles × K-chunks]`.
@@ -72,11 +81,11 @@ pub fn program(w: &Tensor, cs: usize, g_max: f32, noise: Option<(f32, PhiloxKey)
     l.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&mv);
     unsafe { l.launch(tile_max_launch(tiles, cs.min(n))) }.w()?;
     drop(l);
-    let (scale, key) = noise.unwrap_or((0.0, PhiloxKey { key: [0; 2], stream: 0 }));
+    let (scale, key) = noise.map_or((0.0, RoundKeys::new([0; 2], 0)), |(s, k)| (s, RoundKeys::from(k)));
     let f = dev.get_or_load_custom_func("pim_ncb_program", MODULE, PTX)?;
     let mut l = f.builder();
     l.arg(&wv).arg(&pv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&mv).arg(&g_max).arg(&scale);
-    l.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&sv);
+    l.arg(&key).arg(&sv);
     // A thread per four columns.
     let grid = (k.div_ceil(4 * THREADS as usize) as u32, n.min(2048) as u32, 1);
     unsafe { l.launch(LaunchConfig { grid_dim: grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }) }.w()?;
@@ -141,8 +150,8 @@ pub fn output(r: &Tensor, scales: &Scales, terms: &Terms, adc: Option<(u32, f32)
         ir.as_ref().map(|((a, al), (x, xl), _)| Ok::<_, candle_core::Error>((view::<f32>(a, al)?, view::<f32>(x, xl)?))).transpose()?;
     let null = 0u64;
     let no_key = PhiloxKey { key: [0; 2], stream: 0 };
-    let read_key = read.as_ref().map_or(no_key, |(_, k)| *k);
-    let out_key = terms.out.unwrap_or(no_key);
+    let read_key = RoundKeys::from(read.as_ref().map_or(no_key, |(_, k)| *k));
+    let out_key = RoundKeys::from(terms.out.unwrap_or(no_key));
     let ir_gamma_n = ir.as_ref().map_or(0.0, |(_, _, g)| *g);
     let (bits, clamp) = adc.unwrap_or((0, 0.0));
     let a = [rows as i32, n as i32, cs as i32, chunks as i32, scales.groups.sequence_rows as i32, scales.groups.group_rows as i32];
@@ -153,12 +162,12 @@ pub fn output(r: &Tensor, scales: &Scales, terms: &Terms, adc: Option<(u32, f32)
         Some(v) => l.arg(v),
         None => l.arg(&null),
     };
-    l.arg(&read_key.key[0]).arg(&read_key.key[1]).arg(&read_key.stream);
+    l.arg(&read_key);
     match &ir_views {
         Some((a, x)) => l.arg(a).arg(x),
         None => l.arg(&null).arg(&null),
     };
-    l.arg(&ir_gamma_n).arg(&out_noise).arg(&out_key.key[0]).arg(&out_key.key[1]).arg(&out_key.stream).arg(&bits).arg(&clamp);
+    l.arg(&ir_gamma_n).arg(&out_noise).arg(&out_key).arg(&bits).arg(&clamp);
     unsafe { l.launch(warp_tasks((rows * n.div_ceil(cs)) as u64)) }.w()?;
     drop(l);
     drop((as_, rs, ns, ss, read, ir));

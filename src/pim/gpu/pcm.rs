@@ -13,7 +13,7 @@ use candle_core::{CudaStorage, DType, Layout, Result, Shape, Storage, Tensor, ba
 use std::sync::{Arc, Mutex};
 
 use super::PhiloxKey;
-use super::cuda::{MODULE, PTX, THREADS, WARPS, elements};
+use super::cuda::{MODULE, PTX, RoundKeys, THREADS, WARPS, elements};
 
 /// The elements of a contiguous tensor on a GPU. The kernels write some of these views: the tensors the
 /// caller made for this call alone (candle's custom ops have one output; these kernels have several).
@@ -63,8 +63,9 @@ pub fn read(drifted: &Tensor, noisy: bool, g_max: f32, key: PhiloxKey) -> Result
     let ((ds, dl), (ws, wl)) = (drifted.storage_and_layout(), wc.storage_and_layout());
     let (d, w) = (view::<f32>(&ds, dl)?, view::<f32>(&ws, wl)?);
     let (len, noisy) = (n as i64, noisy as i32);
+    let key = RoundKeys::from(key);
     let mut b = f.builder();
-    b.arg(&d).arg(&w).arg(&len).arg(&noisy).arg(&g_max).arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    b.arg(&d).arg(&w).arg(&len).arg(&noisy).arg(&g_max).arg(&key);
     unsafe { b.launch(elements(n.div_ceil(2))) }.w()?;
     drop(b);
     drop((ds, ws));
@@ -153,34 +154,60 @@ impl Dac {
     /// and layout, the same settings.
     pub fn is_for(&self, x: &Tensor, tc: usize, io: Io) -> bool {
         let same_settings = (self.tc, self.abs_max, self.inp_step.to_bits()) == (tc, io.abs_max, io.inp_step.to_bits());
-        same_settings && storage_identity(&self.x) == storage_identity(x)
+        same_settings && same_elements(&self.x, x)
     }
 }
 
-/// Where a tensor's elements are: its storage's address and its layout. Two tensors that share both hold the
-/// same elements (reshaped and detached views of one tensor do).
-fn storage_identity(t: &Tensor) -> (usize, Layout) {
-    let (storage, layout) = t.storage_and_layout();
-    (&*storage as *const Storage as usize, layout.clone())
+/// Whether two tensors are the same elements: the same storage and layout (reshaped and detached views of one
+/// tensor are).
+fn same_elements(a: &Tensor, b: &Tensor) -> bool {
+    let identity = |t: &Tensor| {
+        let (storage, layout) = t.storage_and_layout();
+        (&*storage as *const Storage as usize, layout.clone())
+    };
+    identity(a) == identity(b)
 }
 
-/// The latest input through the DAC, for the next call with the same input: a layer's query, key and value
-/// (one input, one tiling) share one DAC pass.
-#[derive(Debug, Default)]
-pub struct DacCache(Mutex<Option<Arc<Dac>>>);
+/// The value a tile model last computed from a layer input (its DAC pass), for the next call with the same
+/// input and settings `S`: a layer's query, key and value share one input. A clone starts empty.
+#[derive(Debug)]
+pub struct InputCache<S, V>(Mutex<Option<(Tensor, S, V)>>);
 
-impl DacCache {
-    pub fn get(&self, x: &Tensor, tc: usize, io: Io) -> Result<Arc<Dac>> {
+impl<S, V> Default for InputCache<S, V> {
+    fn default() -> Self {
+        InputCache(Mutex::new(None))
+    }
+}
+
+impl<S, V> Clone for InputCache<S, V> {
+    fn clone(&self) -> Self {
+        InputCache::default()
+    }
+}
+
+impl<S: PartialEq + Copy, V: Clone> InputCache<S, V> {
+    /// The last call's value where that was the same input and settings, else `make`'s.
+    pub fn get_or_make(&self, x: &Tensor, settings: S, make: impl FnOnce() -> Result<V>) -> Result<V> {
         let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // A variable's storage may be written in place between two calls: never reused.
-        if let Some(dac) = last.as_ref().filter(|d| !x.is_variable() && d.is_for(x, tc, io)) {
-            return Ok(dac.clone());
+        let hit = |(input, s, _): &&(Tensor, S, V)| !x.is_variable() && *s == settings && same_elements(input, x);
+        if let Some((_, _, value)) = last.as_ref().filter(hit) {
+            return Ok(value.clone());
         }
         // The old entry goes first: two of the largest inputs need not be held at once.
         *last = None;
-        let dac = Arc::new(Dac::new(x, tc, io)?);
-        *last = Some(dac.clone());
-        Ok(dac)
+        let value = make()?;
+        *last = Some((x.clone(), settings, value.clone()));
+        Ok(value)
+    }
+}
+
+/// The AIHWKIT tiles' DAC passes, by chunk width and input converter.
+pub type DacCache = InputCache<(usize, bool, u32), Arc<Dac>>;
+
+impl DacCache {
+    pub fn get(&self, x: &Tensor, tc: usize, io: Io) -> Result<Arc<Dac>> {
+        self.get_or_make(x, (tc, io.abs_max, io.inp_step.to_bits()), || Ok(Arc::new(Dac::new(x, tc, io)?)))
     }
 }
 
@@ -242,8 +269,9 @@ pub fn tiles_forward(
     let pass_storage = pass.as_ref().map(|t| t.storage_and_layout());
     let pass_view = pass_storage.as_ref().map(|(s, l)| view::<u8>(s, l)).transpose()?;
     let null = 0u64;
+    let rk = RoundKeys::from(key);
     let a = [rows as i32, n as i32, tw as i32, chunks as i32, io.iterative_bm as i32];
-    let f = dev.get_or_load_custom_func(&vector_kernel("pim_pcm_finalize", tw, n, &[factor]), MODULE, PTX)?;
+    let f = dev.get_or_load_custom_func(&finalize_kernel(tw, n, factor, io), MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&yv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&sv).arg(&fv).arg(&ov);
     match &pass_view {
@@ -251,7 +279,7 @@ pub fn tiles_forward(
         None => b.arg(&null),
     };
     b.arg(&pv).arg(&iv).arg(&cv).arg(&a[4]).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
-    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+    b.arg(&rk);
     unsafe { b.launch(super::cuda::warp_tasks((rows * row_tiles) as u64)) }.w()?;
     drop(b);
     if io.iterative_bm {
@@ -266,7 +294,7 @@ pub fn tiles_forward(
             None => b.arg(&null),
         };
         b.arg(&pv).arg(&iv).arg(&cv).arg(&done).arg(&io.inp_step).arg(&io.out_noise).arg(&io.out_step).arg(&io.out_bound);
-        b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream);
+        b.arg(&rk);
         let units = rows * row_tiles * chunks * tw.div_ceil(RETRY_SLAB);
         let blocks = RETRY_BLOCKS.min(units) as u32;
         let shared = (tc.min(k) * std::mem::size_of::<f32>()) as u32;
@@ -288,6 +316,16 @@ fn vector_kernel(name: &str, width: usize, len: usize, operands: &[&Tensor]) -> 
     match (width, len % 4, aligned) {
         (128 | 256 | 512, 0, true) => format!("{name}_vec{}", width / 128),
         _ => name.to_string(),
+    }
+}
+
+/// The output converter for tiles of `tw` outputs: a vector form where the shapes allow, its `_full` form where
+/// output noise and the step are both on (pcm_aihwkit.cuh `PCM_FINALIZE_VEC`).
+fn finalize_kernel(tw: usize, n: usize, factor: &Tensor, io: Io) -> String {
+    let name = vector_kernel("pim_pcm_finalize", tw, n, &[factor]);
+    match name != "pim_pcm_finalize" && io.out_noise > 0.0 && io.out_step > 0.0 {
+        true => format!("{name}_full"),
+        false => name,
     }
 }
 
@@ -357,6 +395,7 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
     let (wv, mv) = (view::<f32>(&ws, wl)?, view::<f32>(&ms, ml)?);
     let (nv, uv, fv) = (view::<f32>(&ns, nl)?, view::<f32>(&us, ul)?, view::<f32>(&fs, fl)?);
     let a = [n as i32, k as i32, tr as i32, tc as i32, chunks as i32, per_row as i32];
+    let rk = RoundKeys::from(key);
     // Each tile's maximum once, not once per row of the tile.
     let tmax = Tensor::zeros(n.div_ceil(tr) * chunks, DType::F32, dev)?;
     let (ts, tl) = tmax.storage_and_layout();
@@ -365,7 +404,7 @@ pub fn hwa_weights(w: &Tensor, core_size: usize, per_row: bool, noise: f32, key:
     let f = cuda_dev.get_or_load_custom_func("pim_pcm_hwa_weights", MODULE, PTX)?;
     let mut b = f.builder();
     b.arg(&wv).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]).arg(&mv).arg(&tv).arg(&a[5]).arg(&noise);
-    b.arg(&key.key[0]).arg(&key.key[1]).arg(&key.stream).arg(&nv).arg(&uv).arg(&fv);
+    b.arg(&rk).arg(&nv).arg(&uv).arg(&fv);
     unsafe { b.launch(warp_rows(n * chunks)) }.w()?;
     drop(b);
     drop((ws, ms, ns, us, fs, ts));

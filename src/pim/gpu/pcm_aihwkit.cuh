@@ -34,23 +34,39 @@ extern "C" __global__ void pim_pcm_drift(const float* planes, float* drifted, lo
     }
 }
 
+// A device pair's normalised weight (G+ − G−)/g_max, each conductance g + σ·z floored at 0 when `noisy`.
+__device__ __forceinline__ float read_weight(float gp, float gn, float sp, float sn, float zp, float zn, bool noisy, float inv_g) {
+    if (noisy) {
+        gp = fmaxf(gp + sp * zp, 0.0f);
+        gn = fmaxf(gn + sn * zn, 0.0f);
+    }
+    return (gp - gn) * inv_g;
+}
+
 // chip.rs `Chip::read`: normalised weights wc[i] = (G+ − G−)/g_max from the drifted planes; with `noisy`, each
-// conductance g_d + σ·ξ floored at 0, ξ from Philox block i/2 (two devices per block of four normals).
-extern "C" __global__ void pim_pcm_read(const float* drifted, float* wc, long long n, int noisy, float g_max, uint32_t key0,
-                                        uint32_t key1, uint32_t stream) {
+// conductance g_d + σ·ξ floored at 0, ξ from Philox block i/2 (two devices per block of four normals). A
+// thread per two weights, with 8-byte accesses where the planes allow (n even, aligned storage): 9.6 against
+// 9.9 µs a call with 4-byte ones in a roberta-base forward on an H200.
+extern "C" __global__ void pim_pcm_read(const float* drifted, float* wc, long long n, int noisy, float g_max,
+                                        const __grid_constant__ RoundKeys key) {
     float inv_g = 1.0f / g_max;
     long long pairs = (n + 1) / 2;
+    bool vec = n % 2 == 0 && ((uintptr_t)drifted | (uintptr_t)wc) % 8 == 0;
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < pairs; p += (long long)gridDim.x * blockDim.x) {
-        float4 z = noisy ? normal4_at(key0, key1, stream, p) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float4 z = noisy ? normal4_at(key, p) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        long long i = 2 * p;
+        if (vec) {
+            const float2* d = reinterpret_cast<const float2*>(drifted);
+            float2 gp = d[p], gn = d[n / 2 + p];
+            float2 sp = noisy ? d[n + p] : make_float2(0.0f, 0.0f), sn = noisy ? d[3 * (n / 2) + p] : make_float2(0.0f, 0.0f);
+            reinterpret_cast<float2*>(wc)[p] = make_float2(read_weight(gp.x, gn.x, sp.x, sn.x, z.x, z.y, noisy, inv_g),
+                                                           read_weight(gp.y, gn.y, sp.y, sn.y, z.z, z.w, noisy, inv_g));
+            continue;
+        }
         float zs[4] = {z.x, z.y, z.z, z.w};
-        for (int e = 0; e < 2 && 2 * p + e < n; e++) {
-            long long i = 2 * p + e;
-            float gp = drifted[i], gn = drifted[n + i];
-            if (noisy) {
-                gp = fmaxf(gp + drifted[2 * n + i] * zs[2 * e], 0.0f);
-                gn = fmaxf(gn + drifted[3 * n + i] * zs[2 * e + 1], 0.0f);
-            }
-            wc[i] = (gp - gn) * inv_g;
+        for (int e = 0; e < 2 && i + e < n; e++) {
+            float sp = noisy ? drifted[2 * n + i + e] : 0.0f, sn = noisy ? drifted[3 * n + i + e] : 0.0f;
+            wc[i + e] = read_weight(drifted[i + e], drifted[n + i + e], sp, sn, zs[2 * e], zs[2 * e + 1], noisy, inv_g);
         }
     }
 }
@@ -75,10 +91,11 @@ extern "C" __global__ void pim_pcm_dac(const float* x, int rows, int k, int tc, 
 // Bound management stops halving the input at this reduction (io.rs `MAX_BM_REDUCTION`).
 #define MAX_BM_REDUCTION 32.0f
 
-// The output converter's settings and noise stream; `inv_step` = 1/step (0 without a step).
+// The output converter's settings and noise stream (the kernel's parameter); `inv_step` = 1/step (0 without a
+// step).
 struct Adc {
     float noise, step, bound;
-    uint32_t key0, key1, stream;
+    const RoundKeys* key;
     float inv_step;
 };
 
@@ -106,14 +123,18 @@ __device__ __forceinline__ void store4(float* yr, int o4, int o1, float4 v) {
 // One output y through output noise (draw z) and the ADC, before the clamp to ±bound. The noise is added with
 // one rounding (a fused multiply-add): the draws are the GPU's own, no CPU value to repeat. The ADC is
 // io_quantize without its bound, times the reciprocal: y comes from a GEMM whose last bits are the GPU's own
-// anyway, so an exact division would not make it the CPU's.
+// anyway, so an exact division would not make it the CPU's. FULL: the caller knows that output noise and the
+// step are both on (the presets' converter): the same arithmetic without the tests, which with their other
+// branches were 39 of the 134 instructions per float4 of the vector converter.
+template <bool FULL = false>
 __device__ __forceinline__ float adc_convert(float y, float z, const Adc& a) {
-    float v = a.noise > 0.0f ? __fmaf_rn(a.noise, z, y) : y;
-    return a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
+    float v = FULL || a.noise > 0.0f ? __fmaf_rn(a.noise, z, y) : y;
+    return FULL || a.step > 0.0f ? rintf(v * a.inv_step) * a.step : v;
 }
 
+template <bool FULL = false>
 __device__ __forceinline__ float4 adc_noise4(const Adc& a, long long index) {
-    return a.noise > 0.0f ? normal4_at(a.key0, a.key1, a.stream, index) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    return FULL || a.noise > 0.0f ? normal4_at(*a.key, index) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
 // Outputs o4..o4+3 (those below o1) of a tile row through output noise and the ADC: the converted values,
@@ -134,12 +155,13 @@ __device__ __forceinline__ float4 adc4(float4 y, int o4, int o1, const Adc& a, l
 
 // adc4 for four outputs that all exist: the converted values before the clamp to ±bound, and *peak the
 // largest |value| so far (a NaN counts as no saturation, as in adc4).
+template <bool FULL>
 __device__ __forceinline__ float4 adc4_unclamped(float4 y, const Adc& a, long long index, float* peak) {
-    float4 z = adc_noise4(a, index);
+    float4 z = adc_noise4<FULL>(a, index);
     float ys[4] = {y.x, y.y, y.z, y.w}, zs[4] = {z.x, z.y, z.z, z.w};
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-        ys[e] = adc_convert(ys[e], zs[e], a);
+        ys[e] = adc_convert<FULL>(ys[e], zs[e], a);
         *peak = fmaxf(*peak, fabsf(ys[e]));
     }
     return make_float4(ys[0], ys[1], ys[2], ys[3]);
@@ -178,12 +200,12 @@ __device__ __forceinline__ void accept4(float4 q4, int o4, int o1, float red, fl
 extern "C" __global__ void pim_pcm_finalize(float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor,
                                             float* out, uint8_t* pass, uint32_t* pending, uint32_t* retry_items,
                                             uint32_t* retry_count, int iterative, float out_noise, float out_step,
-                                            float out_bound, uint32_t key0, uint32_t key1, uint32_t stream) {
+                                            float out_bound, const __grid_constant__ RoundKeys key) {
     WarpTile w;
     if (!warp_tile(rows, n, tw, &w)) return;
     int lane = w.lane, o0 = w.o0, o1 = w.o1, rt = w.tile;
     long long row = w.row;
-    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
+    Adc a = {out_noise, out_step, out_bound, &key, out_step > 0.0f ? 1.0f / out_step : 0.0f};
     bool held = o1 - o0 <= HELD * 4 * WARP, vec = n % 4 == 0 && tw % 4 == 0;
     float acc[HELD][4] = {};
     bool any_pending = false;
@@ -303,24 +325,30 @@ extern "C" __global__ void pim_pcm_dac_vec1(const float* x, int rows, int k, int
 }
 
 // pim_pcm_finalize's chunk loop for tiles of 128·V outputs (lane l holds outputs o4[v] = o0 + 4(l + 32v), live
-// where below o1: whole float4s, n being a multiple of 4). No prefetch of the next chunk into registers: at 4
-// blocks per SM instead, the H200 ran it 8% faster (44.8 against 48.8 µs a call in a roberta-base forward).
-// The accepted outputs are summed into acc; returns whether a chunk was left pending. SAFE: with the
-// saturating steps of accept1. Without them (the first pass): (q·s)·f summed as it is, which is the same
-// wherever the sum ends finite (an overflow anywhere makes it ∞ or NaN for good), and q unclamped where
-// iterative bound management accepted the chunk (every |q| within the bound then, or a NaN, which again ends
-// non-finite): a third of the per-output work.
-template <int V, bool SAFE>
+// where below o1: whole float4s, n being a multiple of 4). Measured on an H200, µs a call in a roberta-base
+// forward: no prefetch of the next chunk into registers (44.8 against 48.8 with one); 3 blocks per SM at 80
+// registers rather than 4 at 64, which spilled (38.7 against 40.0); slower: a block of 128 threads per tile
+// row, a float4 each, deciding saturation with __syncthreads_or, at any occupancy (48.5), and the next chunk
+// copied into shared memory (cp.async) while this one converts (44.5). The accepted
+// outputs are summed into acc; returns whether a chunk was left pending. SAFE: with the saturating steps of
+// accept1. Without them (the first pass): (q·s)·f summed as it is, which is the same wherever the sum ends
+// finite (an overflow anywhere makes it ∞ or NaN for good), and q unclamped where iterative bound management
+// accepted the chunk (every |q| within the bound then, or a NaN, which again ends non-finite): a third of the
+// per-output work.
+template <int V, bool FULL, bool SAFE>
 __device__ __forceinline__ bool finalize_vec_chunks(const float* y, int rows, int n, int chunks, const float* scale, const float* factor,
                                                    uint8_t* pass, uint32_t* flags, int iterative, const Adc& a, long long row,
                                                    int lane, const int* o4, const bool* live, float (*acc)[4]) {
     long long stride = (long long)rows * n;
+    // Chunk c's offset of the lane's first output in y and pass, and the noise block of that output, stepped
+    // a chunk at a time: recomputed for each float4, they cost 5% (42.0 against 40.0 µs a call).
+    long long at = row * n + o4[0], counter = adc_counter(0, 0, row, rows, n) + o4[0];
     bool any_pending = false;
-    for (int c = 0; c < chunks; c++) {
+    for (int c = 0; c < chunks; c++, at += stride, counter += 8 * stride) {
         float4 cur[V];
 #pragma unroll
-        for (int v = 0; v < V; v++) cur[v] = live[v] ? ld4(y + c * stride + row * n + o4[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        uint8_t* pr = pass ? pass + c * stride + row * n : nullptr;
+        for (int v = 0; v < V; v++) cur[v] = live[v] ? ld4(y + at + 4 * WARP * v) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        uint8_t* pr = pass ? pass + at : nullptr;
         uint32_t* flag = flags + (long long)c * rows;
         float s = scale[(long long)c * rows + row];
         if (!(s > 0.0f)) {
@@ -328,26 +356,25 @@ __device__ __forceinline__ bool finalize_vec_chunks(const float* y, int rows, in
             if (pr)
 #pragma unroll
                 for (int v = 0; v < V; v++)
-                    if (live[v]) *reinterpret_cast<uchar4*>(pr + o4[v]) = make_uchar4(1, 1, 1, 1);
+                    if (live[v]) *reinterpret_cast<uchar4*>(pr + 4 * WARP * v) = make_uchar4(1, 1, 1, 1);
             continue;
         }
-        long long counter = adc_counter(c, 0, row, rows, n);
         float peak = 0.0f;
         float4 q[V];
 #pragma unroll
         for (int v = 0; v < V; v++)
-            if (live[v]) q[v] = adc4_unclamped(cur[v], a, counter + o4[v], &peak);
+            if (live[v]) q[v] = adc4_unclamped<FULL>(cur[v], a, counter + 4 * WARP * v, &peak);
         if (__any_sync(0xffffffffu, peak > a.bound) && iterative) {
             if (lane == 0) *flag = 1u;
             any_pending = true;
             continue;
         }
         if (lane == 0) *flag = 0u;
-        const float* fc = factor + (long long)c * n;
+        const float* fc = factor + (long long)c * n + o4[0];
 #pragma unroll
         for (int v = 0; v < V; v++) {
             if (!live[v]) continue;
-            float4 f4 = ld4(fc + o4[v]);
+            float4 f4 = ld4(fc + 4 * WARP * v);
             float qs[4] = {q[v].x, q[v].y, q[v].z, q[v].w}, fs[4] = {f4.x, f4.y, f4.z, f4.w};
             uint8_t ps[4];
 #pragma unroll
@@ -360,7 +387,7 @@ __device__ __forceinline__ bool finalize_vec_chunks(const float* y, int rows, in
                     ps[e] = fabsf(qs[e]) >= a.bound ? 0 : 1;
                 }
             }
-            if (pr) *reinterpret_cast<uchar4*>(pr + o4[v]) = make_uchar4(ps[0], ps[1], ps[2], ps[3]);
+            if (pr) *reinterpret_cast<uchar4*>(pr + 4 * WARP * v) = make_uchar4(ps[0], ps[1], ps[2], ps[3]);
         }
     }
     return any_pending;
@@ -387,7 +414,8 @@ __device__ __noinline__ bool finalize_vec_saturating(const float* y, int rows, i
     bool live[V];
     vec_outputs<V>(o0, o1, lane, o4, live);
     float acc[V][4] = {};
-    bool any_pending = finalize_vec_chunks<V, true>(y, rows, n, chunks, scale, factor, pass, flags, iterative, a, row, lane, o4, live, acc);
+    bool any_pending =
+        finalize_vec_chunks<V, false, true>(y, rows, n, chunks, scale, factor, pass, flags, iterative, a, row, lane, o4, live, acc);
 #pragma unroll
     for (int v = 0; v < V; v++)
         if (live[v]) st4(out + row * n + o4[v], make_float4(acc[v][0], acc[v][1], acc[v][2], acc[v][3]));
@@ -396,22 +424,24 @@ __device__ __noinline__ bool finalize_vec_saturating(const float* y, int rows, i
 
 // pim_pcm_finalize for tiles of tw = 128·V outputs and n a multiple of 4; writes every output of out. A tile
 // row whose sums end non-finite is computed again with the saturating steps (the same draws and decisions).
-template <int V>
+// FULL: output noise and the step are on (adc_convert).
+template <int V, bool FULL>
 __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n, int tw, int chunks, const float* scale,
                                                 const float* factor, float* out, uint8_t* pass, uint32_t* pending,
                                                 uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise,
-                                                float out_step, float out_bound, uint32_t key0, uint32_t key1, uint32_t stream) {
+                                                float out_step, float out_bound, const RoundKeys& key) {
     WarpTile w;
     if (!warp_tile(rows, n, tw, &w)) return;
     int lane = w.lane, o0 = w.o0, o1 = w.o1, rt = w.tile;
     long long row = w.row;
-    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
+    Adc a = {out_noise, out_step, out_bound, &key, out_step > 0.0f ? 1.0f / out_step : 0.0f};
     int o4[V];
     bool live[V];
     vec_outputs<V>(o0, o1, lane, o4, live);
     uint32_t* flags = &pending[(long long)rt * chunks * rows + row];  // chunk c's at flags + c·rows
     float acc[V][4] = {};
-    bool any_pending = finalize_vec_chunks<V, false>(y, rows, n, chunks, scale, factor, pass, flags, iterative, a, row, lane, o4, live, acc);
+    bool any_pending =
+        finalize_vec_chunks<V, FULL, false>(y, rows, n, chunks, scale, factor, pass, flags, iterative, a, row, lane, o4, live, acc);
     bool finite = true;
 #pragma unroll
     for (int v = 0; v < V; v++)
@@ -430,11 +460,18 @@ __device__ __forceinline__ void pcm_finalize_vec(const float* y, int rows, int n
 #define PCM_FINALIZE_VEC_PARAMS \
     const float* y, int rows, int n, int tw, int chunks, const float* scale, const float* factor, float* out, uint8_t* pass, \
     uint32_t* pending, uint32_t* retry_items, uint32_t* retry_count, int iterative, float out_noise, float out_step, float out_bound, \
-    uint32_t key0, uint32_t key1, uint32_t stream
+    const __grid_constant__ RoundKeys key
 #define PCM_FINALIZE_VEC_ARGS \
-    y, rows, n, tw, chunks, scale, factor, out, pass, pending, retry_items, retry_count, iterative, out_noise, out_step, out_bound, key0, \
-    key1, stream
+    y, rows, n, tw, chunks, scale, factor, out, pass, pending, retry_items, retry_count, iterative, out_noise, out_step, out_bound, key
 
-extern "C" __global__ void __launch_bounds__(256, 4) pim_pcm_finalize_vec4(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<4>(PCM_FINALIZE_VEC_ARGS); }
-extern "C" __global__ void pim_pcm_finalize_vec2(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<2>(PCM_FINALIZE_VEC_ARGS); }
-extern "C" __global__ void pim_pcm_finalize_vec1(PCM_FINALIZE_VEC_PARAMS) { pcm_finalize_vec<1>(PCM_FINALIZE_VEC_ARGS); }
+// pcm.rs `finalize_kernel` picks one: the _full forms where output noise and the step are both on.
+#define PCM_FINALIZE_VEC(V, BOUNDS)                                                                    \
+    extern "C" __global__ void BOUNDS pim_pcm_finalize_vec##V(PCM_FINALIZE_VEC_PARAMS) {              \
+        pcm_finalize_vec<V, false>(PCM_FINALIZE_VEC_ARGS);                                             \
+    }                                                                                                  \
+    extern "C" __global__ void BOUNDS pim_pcm_finalize_vec##V##_full(PCM_FINALIZE_VEC_PARAMS) {       \
+        pcm_finalize_vec<V, true>(PCM_FINALIZE_VEC_ARGS);                                              \
+    }
+PCM_FINALIZE_VEC(4, __launch_bounds__(256, 3))
+PCM_FINALIZE_VEC(2, )
+PCM_FINALIZE_VEC(1, )

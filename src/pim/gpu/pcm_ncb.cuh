@@ -11,13 +11,13 @@
 // (i a multiple of 4) from Philox block r·k + i. scales[tile] = w_max/g (from the thread of the tile's first
 // weight). A thread per four columns; blocks stride over rows (blockIdx.y), as pim_reram_program.
 extern "C" __global__ void pim_ncb_program(const float* w, float* wp, int n, int k, int cs, const float* tmax, float g_max,
-                                           float noise_scale, uint32_t key0, uint32_t key1, uint32_t stream, float* scales) {
+                                           float noise_scale, const __grid_constant__ RoundKeys key, float* scales) {
     int chunks = (k + cs - 1) / cs;
     int c4 = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     if (c4 >= k) return;
     for (int r = blockIdx.y; r < n; r += gridDim.y) {
         long long row = (long long)r * k;
-        float4 z = noise_scale > 0.0f ? normal4_at(key0, key1, stream, row + c4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float4 z = noise_scale > 0.0f ? normal4_at(key, row + c4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         float zs[4] = {z.x, z.y, z.z, z.w};
 #pragma unroll
         for (int e = 0; e < 4; e++) {
@@ -74,7 +74,7 @@ __device__ __forceinline__ float ncb_adc_apply(const NcbAdc& a, float v) {
 // IR drop and output noise, clamped to ±adc_clamp when there is an ADC.
 struct NcbTerms {
     const float *read_var, *ir_a, *ir_xs;
-    uint32_t rk0, rk1, rks, ok0, ok1, oks;
+    const RoundKeys *read_key, *out_key;
     float ir_gamma_n, adc_clamp;
     int out_noise, adc_bits;
 };
@@ -82,12 +82,12 @@ struct NcbTerms {
 template <bool TERMS>
 __device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms& t) {
     if (!TERMS) return t.adc_bits > 0 ? clampf(v, -t.adc_clamp, t.adc_clamp) : v;
-    if (t.read_var != nullptr) v += 0.0175f * sqrtf(fmaxf(t.read_var[i], 0.0f)) * normal_at(t.rk0, t.rk1, t.rks, i);
+    if (t.read_var != nullptr) v += 0.0175f * sqrtf(fmaxf(t.read_var[i], 0.0f)) * normal_at(*t.read_key, i);
     if (t.ir_a != nullptr) {
         float a = t.ir_gamma_n * t.ir_a[i];
         v -= (0.05f * a * a * a - 0.2f * a * a + 0.5f * a) * t.ir_xs[i];
     }
-    if (t.out_noise) v += 0.04f * normal_at(t.ok0, t.ok1, t.oks, i);
+    if (t.out_noise) v += 0.04f * normal_at(*t.out_key, i);
     if (t.adc_bits > 0) v = clampf(v, -t.adc_clamp, t.adc_clamp);
     return v;
 }
@@ -106,14 +106,14 @@ __device__ __forceinline__ float ncb_value(float v, long long i, const NcbTerms&
 template <bool TERMS>
 __device__ __forceinline__ void ncb_output(float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms,
                                           int rps, int group_rows, const float* scales, const float* read_var,
-                                          uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a,
-                                          const float* ir_xs, float ir_gamma_n, int out_noise, uint32_t ok0,
-                                          uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp) {
+                                          const RoundKeys& read_key, const float* ir_a, const float* ir_xs,
+                                          float ir_gamma_n, int out_noise, const RoundKeys& out_key, int adc_bits,
+                                          float adc_clamp) {
     WarpTile w;
     if (!warp_tile(rows, n, cs, &w)) return;
     int lane = w.lane, t = w.tile, o0 = w.o0, o1 = w.o1;
     long long row = w.row;
-    NcbTerms terms = {read_var, ir_a, ir_xs, rk0, rk1, rks, ok0, ok1, oks, ir_gamma_n, adc_clamp, out_noise, adc_bits};
+    NcbTerms terms = {read_var, ir_a, ir_xs, &read_key, &out_key, ir_gamma_n, adc_clamp, out_noise, adc_bits};
     bool edge = (o1 - o0) < cs;
     // A tile of at most NCB_HELD outputs per lane keeps its values and sums in registers; a wider one writes
     // its values back to r and sums in acc.
@@ -180,11 +180,11 @@ __device__ __forceinline__ void ncb_output(float* acc, float* r, int rows, int n
 // one for a tile with none of them (the presets): the same arithmetic, without the terms' code and registers.
 #define NCB_OUTPUT_PARAMS \
     float* acc, float* r, int rows, int n, int cs, int chunks, const float* norms, int rps, int group_rows, \
-    const float* scales, const float* read_var, uint32_t rk0, uint32_t rk1, uint32_t rks, const float* ir_a, const float* ir_xs, \
-    float ir_gamma_n, int out_noise, uint32_t ok0, uint32_t ok1, uint32_t oks, int adc_bits, float adc_clamp
+    const float* scales, const float* read_var, const __grid_constant__ RoundKeys read_key, const float* ir_a, const float* ir_xs, \
+    float ir_gamma_n, int out_noise, const __grid_constant__ RoundKeys out_key, int adc_bits, float adc_clamp
 #define NCB_OUTPUT_ARGS \
-    acc, r, rows, n, cs, chunks, norms, rps, group_rows, scales, read_var, rk0, rk1, rks, ir_a, ir_xs, ir_gamma_n, out_noise, \
-    ok0, ok1, oks, adc_bits, adc_clamp
+    acc, r, rows, n, cs, chunks, norms, rps, group_rows, scales, read_var, read_key, ir_a, ir_xs, ir_gamma_n, out_noise, out_key, \
+    adc_bits, adc_clamp
 
 extern "C" __global__ void __launch_bounds__(256, 4) pim_ncb_output(NCB_OUTPUT_PARAMS) { ncb_output<true>(NCB_OUTPUT_ARGS); }
 

@@ -97,12 +97,12 @@ __device__ __forceinline__ float4 load4_cg(const float* yr, int o4, int o1) {
 extern "C" __global__ void __launch_bounds__(RETRY_THREADS) pim_pcm_retry(const float* x, int rows, int k, int tc, int chunks, const float* wc, int n, int tw,
                                          const float* scale, const float* factor, float* y, float* out, uint8_t* pass,
                                          uint32_t* pending, const uint32_t* retry_items, const uint32_t* retry_count, uint32_t* done,
-                                         float inp_step, float out_noise, float out_step, float out_bound, uint32_t key0,
-                                         uint32_t key1, uint32_t stream) {
+                                         float inp_step, float out_noise, float out_step, float out_bound,
+                                         const __grid_constant__ RoundKeys key) {
     extern __shared__ float4 shared4[];
     __shared__ int last;
     float* xq = reinterpret_cast<float*>(shared4);
-    Adc a = {out_noise, out_step, out_bound, key0, key1, stream, out_step > 0.0f ? 1.0f / out_step : 0.0f};
+    Adc a = {out_noise, out_step, out_bound, &key, out_step > 0.0f ? 1.0f / out_step : 0.0f};
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, warps = blockDim.x / WARP;
     int row_tiles = (n + tw - 1) / tw, slabs = (tw + RETRY_SLAB - 1) / RETRY_SLAB;
     long long round_stride = (long long)rows * n;

@@ -35,8 +35,8 @@ extern "C" __global__ void pim_pcm_row_max(const float* w, int n, int k, int tc,
 // The noise of wn's elements i..i+3 of a row (i − the row's start a multiple of 4) is Philox block i's four
 // normals. One warp per (row, chunk); 16-byte accesses where `vec` (k, tc and kt multiples of 4).
 extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int tr, int tc, int chunks, const float* rmax,
-                                               const float* tmax, int per_row, float noise, uint32_t key0, uint32_t key1,
-                                               uint32_t stream, float* wn, float* used, float* factor) {
+                                               const float* tmax, int per_row, float noise,
+                                               const __grid_constant__ RoundKeys key, float* wn, float* used, float* factor) {
     long long task = (long long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
     if (task >= (long long)n * chunks) return;
     int lane = threadIdx.x % WARP;
@@ -49,7 +49,7 @@ extern "C" __global__ void pim_pcm_hwa_weights(const float* w, int n, int k, int
     bool noisy = noise > 0.0f && tile_max > 0.0f;
     bool vec = k % 4 == 0 && tc % 4 == 0 && kt % 4 == 0;
     for (int b4 = 4 * lane; b4 < kt; b4 += 4 * WARP) {
-        float4 z = noisy ? normal4_at(key0, key1, stream, base + b4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float4 z = noisy ? normal4_at(key, base + b4) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         float zs[4] = {z.x, z.y, z.z, z.w}, ws[4], vs[4], us[4];
         if (vec) {
             float4 w4 = ld4(wr + b4);

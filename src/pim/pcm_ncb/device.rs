@@ -1,5 +1,5 @@
 //! NewComputeBench's PCM tile composed of device ops (gpu/ncb.rs): how a GPU computes `PcmNcb::matmul`.
-//! The same steps as the host path: DAC with per-group norms, programming with fresh Philox noise per call,
+//! The same steps as the host path: DAC with per-group norms (one pass for a layer's query, key and value), programming with fresh Philox noise per call,
 //! one batched cuBLAS product for all K-chunks' tiles (on the row-major operands, no chunked copies), then
 //! noise terms, ADC and de-scale per (row, N-tile) in one kernel.
 
@@ -21,7 +21,7 @@ impl PcmNcb {
             InputScale::Token => Groups { cs, group_rows: 1, sequence_rows: 1 },
             InputScale::Block => Groups { cs, group_rows: cs, sequence_rows: geom.rows_per_sequence.max(1) },
         };
-        let (xq, norms) = ncb::dac(x, groups, self.dac_bits)?;
+        let (xq, norms) = self.dacs.get(x, groups, self.dac_bits)?;
         let noise = (self.programming_noise && self.prog_noise_scale > 0.0)
             .then(|| (self.prog_noise_scale, PhiloxKey::new(call.noise, STREAM_PROG)));
         let (wp, w_scales) = ncb::program(weight, cs, self.g_max, noise)?;
