@@ -1,5 +1,8 @@
 //! Locks that keep two processes from writing the same results. They are OS file locks (`flock` on Unix),
 //! so the OS releases them when the holder exits, even on `kill -9`; the lock files themselves stay.
+//! Dropping a lock unlocks it explicitly rather than only closing the file: a child process forked at that
+//! moment (any thread spawning a command) holds a copy of the descriptor until it execs, and a mere close
+//! would leave the lock held through that copy.
 //!
 //! - `<sweep>/.lock`: one `pimsweep run` per sweep folder; a second one is refused at once, naming the holder.
 //! - `.store/stages/<id>.lock`: exclusive while a stage trains, shared while a run or a child stage reads its
@@ -19,8 +22,14 @@ use super::status::{hostname, utc_now};
 /// Held for as long as a `run` writes a sweep folder; dropping it releases the lock.
 #[derive(Debug)]
 pub struct SweepLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for SweepLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 impl SweepLock {
@@ -59,7 +68,7 @@ impl SweepLock {
             file.sync_all()
         })();
         record.with_context(|| format!("cannot write the lock file {}", path.display()))?;
-        Ok(SweepLock { _file: file, path })
+        Ok(SweepLock { file, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -80,7 +89,13 @@ fn describe_holder(text: &str) -> String {
 
 /// A held stage lock; dropping it releases the lock.
 #[derive(Debug)]
-pub struct StageLock(#[allow(dead_code)] File);
+pub struct StageLock(File);
+
+impl Drop for StageLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
 
 impl StageLock {
     /// The exclusive lock (training), calling `on_wait` first if another process holds the lock.
@@ -133,6 +148,24 @@ mod tests {
         assert!(err.contains(&held.path().display().to_string()), "{err}");
         drop(held);
         SweepLock::acquire(dir.path()).unwrap();
+    }
+
+    /// A child forked while the lock is held keeps a copy of its descriptor until it execs; the copy here
+    /// stands for it. Dropping the lock must release it all the same.
+    #[test]
+    fn a_dropped_lock_is_released_even_while_a_copy_of_its_descriptor_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = SweepLock::acquire(dir.path()).unwrap();
+        let sweep_copy = sweep.file.try_clone().unwrap();
+        drop(sweep);
+        SweepLock::acquire(dir.path()).expect("the sweep lock was released");
+
+        let path = dir.path().join("s.lock");
+        let stage = StageLock::exclusive(&path, || panic!("nothing holds it yet")).unwrap();
+        let stage_copy = stage.0.try_clone().unwrap();
+        drop(stage);
+        StageLock::exclusive(&path, || panic!("the stage lock was not released")).unwrap();
+        drop((sweep_copy, stage_copy));
     }
 
     #[test]
