@@ -153,7 +153,7 @@ pub fn main() -> ExitCode {
                 }
             }
             exit_code(crate::pim::bench::layer_table(&built, time, &device).and_then(|layers| {
-                print!("{layers}\n");
+                println!("{layers}");
                 crate::pim::bench::model_table(&models, &built, eval_batch, train_batch, seq, time, &device).map(|table| print!("{table}"))
             }))
         }

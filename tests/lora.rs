@@ -178,7 +178,8 @@ mod cli {
         assert!(out.status.success(), "{log}");
         assert!(log.contains("2 runs and 1 stages selected"), "reprogram is an evaluation setting: one training\n{log}");
 
-        let stages: Vec<_> = std::fs::read_dir(root.join("results/.store/stages")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+        let stages: Vec<_> =
+            std::fs::read_dir(root.join("results/.store/stages")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
         assert_eq!(stages.len(), 1);
         let checkpoint = stages[0].join("checkpoint");
         assert!(checkpoint.join("adapters.safetensors").is_file() && checkpoint.join("lora.json").is_file());

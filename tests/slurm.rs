@@ -167,7 +167,8 @@ fn a_sweep_on_slurm_equals_the_local_run_resubmits_nothing_and_reports_dead_task
 
     // A task that never writes a result: submitted held, then cancelled.
     let held = write_sweep(root, "held", &model, "grid { task sst2; technology random; }");
-    let (ok, out) = pimsweep(&cluster, root, &["run", held.to_str().unwrap(), "--results", "slurm", "--executor", "slurm", "--sbatch-arg=--hold"]);
+    let (ok, out) =
+        pimsweep(&cluster, root, &["run", held.to_str().unwrap(), "--results", "slurm", "--executor", "slurm", "--sbatch-arg=--hold"]);
     assert!(ok, "{out}");
     let held_ids = job_ids(&root.join("slurm/held/slurm/001"));
     let (_, status) = pimsweep(&cluster, root, &["status", "slurm/held"]);

@@ -27,18 +27,13 @@ pub fn execute_one(plan: &Plan, worker: &dyn Worker, results: &Path, id: &str, t
     } else if let Some(run) = plan.run(id) {
         (JobKind::Run, run.name.as_str(), run.stage.as_deref())
     } else {
-        bail!("no stage or run {id} in the plan of sweep {}: was the sweep file changed since it was submitted? submit it again", plan.sweep);
+        bail!(
+            "no stage or run {id} in the plan of sweep {}: was the sweep file changed since it was submitted? submit it again",
+            plan.sweep
+        );
     };
     let progress = Progress::new(Output::Lines, &plan.sweep, 1, 0, 0);
-    let cx = Context {
-        store,
-        sweep_dir,
-        worker,
-        device: worker.device(),
-        threads: threads.max(1),
-        force,
-        progress: &progress,
-    };
+    let cx = Context { store, sweep_dir, worker, device: worker.device(), threads: threads.max(1), force, progress: &progress };
     let label = Label { kind, id, name };
     let blocked_by = match dep.map(|d| (d, read_status(&cx.store.stage_dir(d)))) {
         None => None,

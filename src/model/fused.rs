@@ -367,8 +367,8 @@ impl CustomOp1 for Softmax {
         let x = f32_slice(storage, layout, self.name())?;
         let n = layout.dims().last().copied().unwrap_or(1);
         let mut y = x.to_vec();
-        if n > 0 {
-            let task = rows_per_task(x.len() / n, n) * n;
+        if let Some(rows) = x.len().checked_div(n) {
+            let task = rows_per_task(rows, n) * n;
             y.par_chunks_mut(task).for_each(|y| y.chunks_exact_mut(n).for_each(softmax_in_place));
         }
         output(y, layout.shape())
@@ -441,8 +441,8 @@ impl CustomOp2 for AddBias {
         let (y, bias) = (f32_slice(s1, l1, self.name())?, f32_slice(s2, l2, self.name())?);
         let n = bias_width(self.name(), l1, l2)?;
         let mut out = vec![0f32; y.len()];
-        if n > 0 {
-            let task = rows_per_task(y.len() / n, n) * n;
+        if let Some(rows) = y.len().checked_div(n) {
+            let task = rows_per_task(rows, n) * n;
             out.par_chunks_mut(task).zip(y.par_chunks(task)).for_each(|(out, y)| {
                 for (out, y) in out.chunks_exact_mut(n).zip(y.chunks_exact(n)) {
                     for ((o, &v), &b) in out.iter_mut().zip(y).zip(bias) {
@@ -485,8 +485,8 @@ impl CustomOp2 for SoftmaxGrad {
         let (y, dy) = same_length_pair(s1, l1, s2, l2, self.name())?;
         let n = l1.dims().last().copied().unwrap_or(1);
         let mut dx = vec![0f32; y.len()];
-        if n > 0 {
-            let task = rows_per_task(y.len() / n, n) * n;
+        if let Some(rows) = y.len().checked_div(n) {
+            let task = rows_per_task(rows, n) * n;
             dx.par_chunks_mut(task).zip(y.par_chunks(task)).zip(dy.par_chunks(task)).for_each(|((dx, y), dy)| {
                 for ((dx, y), dy) in dx.chunks_exact_mut(n).zip(y.chunks_exact(n)).zip(dy.chunks_exact(n)) {
                     softmax_grad_row(dx, y, dy);

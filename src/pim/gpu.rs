@@ -347,8 +347,9 @@ impl InplaceOp1 for ReramProgram {
                 let cols = geom.chunk(c);
                 let m = rows.clone().fold(0.0f32, |m, r| m.max(max_abs(&w[r * k + cols.start..r * k + cols.end])));
                 for r in rows.clone() {
-                    for at in r * k + cols.start..r * k + cols.end {
-                        let mut v = w[at];
+                    let row = r * k + cols.start..r * k + cols.end;
+                    for (at, w) in row.clone().zip(&mut w[row]) {
+                        let mut v = *w;
                         if m > 0.0 {
                             if self.levels > 0.0 {
                                 v = (v / m * self.levels).round_ties_even() / self.levels * m;
@@ -360,7 +361,7 @@ impl InplaceOp1 for ReramProgram {
                         if self.sigma_add > 0.0 {
                             v += self.sigma_add * self.keys[1].normal_at(at as u64);
                         }
-                        w[at] = v;
+                        *w = v;
                     }
                 }
             }

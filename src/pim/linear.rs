@@ -239,8 +239,7 @@ mod tests {
             for _ in 0..3 {
                 linear.forward(&layer, &x, Mode::Eval).unwrap();
             }
-            let keys = recorder.0.lock().unwrap().clone();
-            keys
+            recorder.0.lock().unwrap().clone()
         };
         let first = keys(0);
         assert_eq!(first.len(), 3);

@@ -23,7 +23,10 @@ pub struct TaskState {
 impl TaskState {
     /// Still in the queue or on a node: its status file is not final yet.
     pub fn is_live(&self) -> bool {
-        matches!(self.state.as_str(), "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "RESIZING" | "SUSPENDED" | "STAGE_OUT" | "SIGNALING")
+        matches!(
+            self.state.as_str(),
+            "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "RESIZING" | "SUSPENDED" | "STAGE_OUT" | "SIGNALING"
+        )
     }
 }
 
@@ -33,7 +36,10 @@ pub type TaskStates = BTreeMap<(String, usize), TaskState>;
 /// `MaxArraySize` from `scontrol show config`, or Slurm's default if it cannot be read.
 pub fn max_array_size() -> usize {
     let out = Command::new("scontrol").args(["show", "config"]).output();
-    out.ok().filter(|o| o.status.success()).and_then(|o| parse_max_array_size(&String::from_utf8_lossy(&o.stdout))).unwrap_or(DEFAULT_MAX_ARRAY_SIZE)
+    out.ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| parse_max_array_size(&String::from_utf8_lossy(&o.stdout)))
+        .unwrap_or(DEFAULT_MAX_ARRAY_SIZE)
 }
 
 /// The `MaxArraySize = N` line of `scontrol show config`.
@@ -154,7 +160,8 @@ mod tests {
 
     #[test]
     fn squeue_lines_as_seen_on_slurm_22_05() {
-        let text = "9_1|FAILED|NonZeroExitCode\n9_2|COMPLETED|None\n12_0|PENDING|Dependency\n13|RUNNING|None\n14_[3-5]|PENDING|JobHeldUser\n";
+        let text =
+            "9_1|FAILED|NonZeroExitCode\n9_2|COMPLETED|None\n12_0|PENDING|Dependency\n13|RUNNING|None\n14_[3-5]|PENDING|JobHeldUser\n";
         let states = parse_squeue(text);
         assert_eq!(states.len(), 3, "{states:?}");
         assert_eq!(states[&("9".to_string(), 1)], TaskState { state: "FAILED".into(), reason: "NonZeroExitCode".into() });

@@ -70,7 +70,15 @@ impl Manifest {
     /// Lays out `pending` (stages first, each naming the pending stage it starts from): index i computes
     /// `pending[i]`; a job's level is one more than its stage's; arrays group one level and kind and are
     /// split wherever a task id would reach `max_array_size`.
-    pub fn build(sweep: &str, sweep_file: PathBuf, results: PathBuf, pending: &[PendingJob], max_array_size: usize, threads: usize, force: bool) -> Manifest {
+    pub fn build(
+        sweep: &str,
+        sweep_file: PathBuf,
+        results: PathBuf,
+        pending: &[PendingJob],
+        max_array_size: usize,
+        threads: usize,
+        force: bool,
+    ) -> Manifest {
         let mut level = vec![0usize; pending.len()];
         // `after` may point forward (a child stage listed before its parent), so settle levels by iteration.
         for _ in 0..pending.len() {
@@ -112,7 +120,13 @@ impl Manifest {
         let tasks = pending
             .iter()
             .enumerate()
-            .map(|(i, job)| Task { index: i, kind: job.kind.name().to_string(), id: job.id.clone(), name: job.name.clone(), array: name_of(key(i)) })
+            .map(|(i, job)| Task {
+                index: i,
+                kind: job.kind.name().to_string(),
+                id: job.id.clone(),
+                name: job.name.clone(),
+                array: name_of(key(i)),
+            })
             .collect();
         Manifest { sweep: sweep.to_string(), sweep_file, results, force, threads, tasks, arrays }
     }

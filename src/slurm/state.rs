@@ -78,7 +78,8 @@ fn describe_end(st: &TaskState) -> String {
 }
 
 fn describe_jobs(s: &Submission) -> String {
-    let mut parts: Vec<String> = s.manifest.arrays.iter().filter_map(|a| Some(format!("job {} {}", s.jobs.arrays.get(&a.name)?, a.name))).collect();
+    let mut parts: Vec<String> =
+        s.manifest.arrays.iter().filter_map(|a| Some(format!("job {} {}", s.jobs.arrays.get(&a.name)?, a.name))).collect();
     if let Some(r) = &s.jobs.report {
         parts.push(format!("job {r} report"));
     }

@@ -71,19 +71,34 @@ pub fn submit(sweep_file: &Path, plan: &Plan, options: &Options, resources: &Res
     let states = cluster::task_states(&job_ids)?;
     let busy_ids: std::collections::BTreeSet<String> = earlier
         .iter()
-        .flat_map(|s| s.manifest.tasks.iter().filter(|t| s.task_of(t.index).and_then(|k| states.get(&k)).is_some_and(|st| st.is_live())).map(|t| t.id.clone()))
+        .flat_map(|s| {
+            s.manifest
+                .tasks
+                .iter()
+                .filter(|t| s.task_of(t.index).and_then(|k| states.get(&k)).is_some_and(|st| st.is_live()))
+                .map(|t| t.id.clone())
+        })
         .collect();
     let (sweep_dir, pending) = pending_jobs(plan, &Options { results: results.clone(), ..options.clone() }, &|id| busy_ids.contains(id))?;
     if pending.is_empty() {
-        let queued = if busy_ids.is_empty() { String::new() } else { format!(" ({} still queued or running from an earlier submission)", busy_ids.len()) };
-        println!("{}: nothing to submit: every selected stage and run is done or failed{queued}; `pimsweep status {}`", plan.sweep, sweep_dir.display());
+        let queued = if busy_ids.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} still queued or running from an earlier submission)", busy_ids.len())
+        };
+        println!(
+            "{}: nothing to submit: every selected stage and run is done or failed{queued}; `pimsweep status {}`",
+            plan.sweep,
+            sweep_dir.display()
+        );
         return Ok(None);
     }
 
     let dir = next_submission_dir(&sweep_dir)?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    let manifest = Manifest::build(&plan.sweep, sweep_file, results, &pending, cluster::max_array_size(), resources.cpus_per_run, options.force);
+    let manifest =
+        Manifest::build(&plan.sweep, sweep_file, results, &pending, cluster::max_array_size(), resources.cpus_per_run, options.force);
     let manifest_path = dir.join("manifest.json");
     write_json_atomic(&manifest_path, &manifest)?;
     let binary = std::env::current_exe().context("cannot find the pimsweep binary to run on the nodes")?;
@@ -109,7 +124,11 @@ pub fn submit(sweep_file: &Path, plan: &Plan, options: &Options, resources: &Res
     write_json_atomic(&dir.join("jobs.json"), &jobs)?;
     if let Err(e) = submitted {
         let ids: Vec<&str> = jobs.arrays.values().map(String::as_str).collect();
-        let hint = if ids.is_empty() { String::new() } else { format!(" (already submitted: {}; `scancel {}` to withdraw them)", ids.join(", "), ids.join(" ")) };
+        let hint = if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" (already submitted: {}; `scancel {}` to withdraw them)", ids.join(", "), ids.join(" "))
+        };
         return Err(e.context(format!("submitting {} failed{hint}", dir.display())));
     }
     let submission = Submission { dir, manifest, jobs };
@@ -131,7 +150,12 @@ fn next_submission_dir(sweep_dir: &Path) -> Result<PathBuf> {
 fn print_submitted(plan: &Plan, s: &Submission, sweep_dir: &Path, resources: &Resources) {
     let stages = s.manifest.tasks.iter().filter(|t| t.kind == "stage").count();
     let runs = s.manifest.tasks.len() - stages;
-    println!("{}: submitted {stages} stages and {runs} runs to Slurm as {} job arrays ({}):", plan.sweep, s.manifest.arrays.len(), s.dir.display());
+    println!(
+        "{}: submitted {stages} stages and {runs} runs to Slurm as {} job arrays ({}):",
+        plan.sweep,
+        s.manifest.arrays.len(),
+        s.dir.display()
+    );
     for array in &s.manifest.arrays {
         let after = if array.after.is_empty() { String::new() } else { format!(", after {}", array.after.join(" ")) };
         let job = s.jobs.arrays.get(&array.name).map_or("?", String::as_str);

@@ -25,11 +25,11 @@ pub fn evaluate(worker: &Workplace<'_>, run: &Run, stage: Option<&Path>, job: &m
         _ => None,
     };
     let mut loaded = match (stage, &run.tech) {
-        (Some(dir), _) => load_for_task(&dir.join("checkpoint").to_string_lossy(), run.task, run.seed, &worker.device, &worker.hub)
+        (Some(dir), _) => load_for_task(&dir.join("checkpoint").to_string_lossy(), run.task, run.seed, &worker.device, worker.hub)
             .with_context(|| format!("loading the stage checkpoint in {}", dir.display()))?,
         (None, TechnologyKind::Random) => random_classifier(worker, run)?,
         (None, _) => {
-            load_for_task(&run.model, run.task, run.seed, &worker.device, &worker.hub).with_context(|| format!("loading {}", run.model))?
+            load_for_task(&run.model, run.task, run.seed, &worker.device, worker.hub).with_context(|| format!("loading {}", run.model))?
         }
     };
     // A LoRA stage's adapters run digitally on top of every evaluation's linear forward.
@@ -85,7 +85,7 @@ pub fn evaluate(worker: &Workplace<'_>, run: &Run, stage: Option<&Path>, job: &m
 
 /// The `random` technology: the model's architecture with every weight drawn from the run's seed.
 fn random_classifier(worker: &Workplace<'_>, run: &Run) -> Result<LoadedModel> {
-    let (config, tokenizer) = load_model_config(&run.model, &worker.hub).with_context(|| format!("loading the config of {}", run.model))?;
+    let (config, tokenizer) = load_model_config(&run.model, worker.hub).with_context(|| format!("loading the config of {}", run.model))?;
     let model = crate::model::random_model(&config, run.task.num_labels(), run.seed, &worker.device)?;
     Ok(LoadedModel { model, tokenizer, report: Default::default() })
 }

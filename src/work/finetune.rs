@@ -39,7 +39,7 @@ pub fn finetune_stage(worker: &Workplace<'_>, stage: &Stage, parent: Option<&Pat
         Some(dir) => dir.join("checkpoint").to_string_lossy().into_owned(),
         None => stage.model.clone(),
     };
-    let mut loaded = load_for_task(&source, task, stage.seed, &worker.device, &worker.hub).with_context(|| format!("loading {source}"))?;
+    let mut loaded = load_for_task(&source, task, stage.seed, &worker.device, worker.hub).with_context(|| format!("loading {source}"))?;
     for name in &loaded.report.initialised {
         job.log(format!("initialised from seed {}: {name}", stage.seed));
     }

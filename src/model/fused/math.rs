@@ -71,13 +71,7 @@ pub(super) fn exp(x: f32) -> f32 {
     const ROUNDER: f32 = 12_582_912.0;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let xc = if x < -87.0 {
-        -87.0
-    } else if x > 88.0 {
-        88.0
-    } else {
-        x
-    };
+    let xc = x.clamp(-87.0, 88.0);
     let shifted = xc * LOG2E + ROUNDER;
     let n = shifted - ROUNDER;
     let n_int = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
@@ -88,7 +82,7 @@ pub(super) fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5; // Cephes writes 5.0000001e-1, which is 0.5 in f32
     let e_r = p * r * r + r + 1.0;
     // Wrapping: an overflow check (on in dev builds) would keep the loop from vectorising; n is in [−126, 127].
     let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);

@@ -43,7 +43,11 @@ fn a_child_listed_before_its_parent_still_waits_for_it() {
     let m = build(&pending, 1001);
     assert_eq!(
         names(&m),
-        vec![("level0-stages", vec![1], 0, vec![]), ("level1-stages", vec![0], 0, vec!["level0-stages"]), ("level2-runs", vec![2], 0, vec!["level1-stages"])]
+        vec![
+            ("level0-stages", vec![1], 0, vec![]),
+            ("level1-stages", vec![0], 0, vec!["level0-stages"]),
+            ("level2-runs", vec![2], 0, vec!["level1-stages"])
+        ]
     );
 }
 
