@@ -10,6 +10,7 @@ use candle_core::cuda_backend::cudarc::driver::{CudaView, DeviceRepr, LaunchConf
 use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
 use candle_core::op::BackpropOp;
 use candle_core::{CudaStorage, DType, Layout, Result, Shape, Storage, Tensor, bail};
+
 use std::sync::{Arc, Mutex};
 
 use super::PhiloxKey;
@@ -120,9 +121,7 @@ const RETRY_BLOCKS: usize = 132 * 8;
 pub struct Dac {
     /// The input, held so that its storage stays the one [`Dac::is_for`] compares.
     x: Tensor,
-    tc: usize,
-    abs_max: bool,
-    inp_step: f32,
+    settings: DacSettings,
     xq: Tensor,
     scale: Tensor,
 }
@@ -133,7 +132,7 @@ impl Dac {
         let chunks = k.div_ceil(tc.max(1));
         if rows == 0 || k == 0 {
             let (xq, scale) = (x.zeros_like()?, Tensor::zeros(chunks * rows, DType::F32, x.device())?);
-            return Ok(Dac { x: x.clone(), tc, abs_max: io.abs_max, inp_step: io.inp_step, xq, scale });
+            return Ok(Dac { x: x.clone(), settings: DacSettings::new(tc, io), xq, scale });
         }
         let dev = device(x)?;
         // Safety: the DAC writes every element of both.
@@ -147,14 +146,27 @@ impl Dac {
         unsafe { b.launch(warp_rows(rows * chunks)) }.w()?;
         drop(b);
         drop((xs, qs, ss));
-        Ok(Dac { x: x.clone(), tc, abs_max: io.abs_max, inp_step: io.inp_step, xq, scale })
+        Ok(Dac { x: x.clone(), settings: DacSettings::new(tc, io), xq, scale })
     }
 
     /// Whether this is `x` through the DAC of chunks of `tc` and `io`'s input converter: the same storage
     /// and layout, the same settings.
     pub fn is_for(&self, x: &Tensor, tc: usize, io: Io) -> bool {
-        let same_settings = (self.tc, self.abs_max, self.inp_step.to_bits()) == (tc, io.abs_max, io.inp_step.to_bits());
-        same_settings && same_elements(&self.x, x)
+        self.settings == DacSettings::new(tc, io) && same_elements(&self.x, x)
+    }
+}
+
+/// What a [`Dac`] depends on besides its input: the chunk width and the input converter (the step by its bits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DacSettings {
+    tc: usize,
+    abs_max: bool,
+    inp_step_bits: u32,
+}
+
+impl DacSettings {
+    fn new(tc: usize, io: Io) -> DacSettings {
+        DacSettings { tc, abs_max: io.abs_max, inp_step_bits: io.inp_step.to_bits() }
     }
 }
 
@@ -203,11 +215,11 @@ impl<S: PartialEq + Copy, V: Clone> InputCache<S, V> {
 }
 
 /// The AIHWKIT tiles' DAC passes, by chunk width and input converter.
-pub type DacCache = InputCache<(usize, bool, u32), Arc<Dac>>;
+pub type DacCache = InputCache<DacSettings, Arc<Dac>>;
 
 impl DacCache {
     pub fn get(&self, x: &Tensor, tc: usize, io: Io) -> Result<Arc<Dac>> {
-        self.get_or_make(x, (tc, io.abs_max, io.inp_step.to_bits()), || Ok(Arc::new(Dac::new(x, tc, io)?)))
+        self.get_or_make(x, DacSettings::new(tc, io), || Ok(Arc::new(Dac::new(x, tc, io)?)))
     }
 }
 

@@ -94,11 +94,12 @@ __device__ __forceinline__ float4 load4_cg(const float* yr, int o4, int o1) {
 // that saturated, rounds 2, 3, … over the whole tile in that block. Each item owns its outputs: no two blocks
 // add to one. (Every unit still reads its slab of the weights for its own item: items of one row tile
 // computed together would share those loads.)
-extern "C" __global__ void __launch_bounds__(RETRY_THREADS) pim_pcm_retry(const float* x, int rows, int k, int tc, int chunks, const float* wc, int n, int tw,
-                                         const float* scale, const float* factor, float* y, float* out, uint8_t* pass,
-                                         uint32_t* pending, const uint32_t* retry_items, const uint32_t* retry_count, uint32_t* done,
-                                         float inp_step, float out_noise, float out_step, float out_bound,
-                                         const __grid_constant__ RoundKeys key) {
+extern "C" __global__ void __launch_bounds__(RETRY_THREADS)
+pim_pcm_retry(const float* x, int rows, int k, int tc, int chunks, const float* wc, int n, int tw,
+              const float* scale, const float* factor, float* y, float* out, uint8_t* pass,
+              uint32_t* pending, const uint32_t* retry_items, const uint32_t* retry_count, uint32_t* done,
+              float inp_step, float out_noise, float out_step, float out_bound,
+              const __grid_constant__ RoundKeys key) {
     extern __shared__ float4 shared4[];
     __shared__ int last;
     float* xq = reinterpret_cast<float*>(shared4);

@@ -154,8 +154,9 @@ extern "C" __global__ void __launch_bounds__(CLIP_THREADS) pim_pcm_clip_stats(co
 // be clipped (fewer than two weights, no spread, or a bound of 1 or more: every |x| ≤ 1 already). Every block
 // of a tile sums the same partials in the same order (warp 0: lane-strided over the slabs, then a shuffle
 // tree), so all agree on the bound without a kernel of their own. Blocks as pim_pcm_clip_stats's.
-extern "C" __global__ void __launch_bounds__(CLIP_THREADS) pim_pcm_clip_apply(const float* w, float* out, int n, int k, int tr, int tc, int chunks,
-                                                                          const float* rmax, const double* part, float clip_sigma) {
+extern "C" __global__ void __launch_bounds__(CLIP_THREADS)
+pim_pcm_clip_apply(const float* w, float* out, int n, int k, int tr, int tc, int chunks,
+                   const float* rmax, const double* part, float clip_sigma) {
     __shared__ float bound;
     ClipSlab b = clip_slab(n, k, tr, tc, chunks);
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;

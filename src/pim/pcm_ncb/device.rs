@@ -1,7 +1,7 @@
 //! NewComputeBench's PCM tile composed of device ops (gpu/ncb.rs): how a GPU computes `PcmNcb::matmul`.
-//! The same steps as the host path: DAC with per-group norms (one pass for a layer's query, key and value), programming with fresh Philox noise per call,
-//! one batched cuBLAS product for all K-chunks' tiles (on the row-major operands, no chunked copies), then
-//! noise terms, ADC and de-scale per (row, N-tile) in one kernel.
+//! The same steps as the host path: DAC with per-group norms (one pass for a layer's query, key and value),
+//! programming with fresh Philox noise per call, one batched cuBLAS product for all K-chunks' tiles (on the
+//! row-major operands, no chunked copies), then noise terms, ADC and de-scale per (row, N-tile) in one kernel.
 
 use candle_core::{Result, Tensor};
 
